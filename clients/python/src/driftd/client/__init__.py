@@ -1,0 +1,1 @@
+"""driftd Python client."""

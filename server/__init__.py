@@ -1,0 +1,1 @@
+"""driftd service: domain, store, transport and the assembly point (app.py)."""

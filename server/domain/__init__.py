@@ -1,0 +1,1 @@
+"""Domain layer: monitors, schemas, baselines, windows, statistics. Never imports grpc."""

@@ -1,0 +1,1 @@
+"""SQLite store (WAL) with versioned migrations."""

@@ -1,0 +1,1 @@
+"""gRPC transport: thin servicers, codec, error mapping, interceptors."""
