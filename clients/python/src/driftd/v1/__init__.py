@@ -1,1 +1,1 @@
-"""Generated driftd v1 protocol stubs (scripts/gen_protos.sh). Do not edit."""
+"""Generated driftd v1 protocol stubs (scripts/gen_protos.py). Do not edit."""
