@@ -1,0 +1,116 @@
+"""The single assembly point: store, servicers, health, reflection, metrics -> a running server.
+
+    server, port = await build_server(settings)   # port 0 binds any free port (tests)
+    await server.start()
+    ...
+    await server.drain_and_stop()                  # SIGTERM path: NOT_SERVING, streams end, store flushed
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import grpc
+from grpc_reflection.v1alpha import reflection
+
+from driftd.server.config import Settings
+from driftd.server.logs import get_logger
+from driftd.server.metrics import ServiceMetrics
+from driftd.server.store.sqlite import SqliteStore
+from driftd.server.transport.interceptors import GuardInterceptor
+from driftd.server.transport.lifecycle import Lifecycle
+from driftd.server.transport.monitors import MonitorServicer
+from driftd.server.transport.pending import PENDING_CAPABILITIES, add_pending_servicers
+from driftd.v1 import monitor_pb2_grpc
+
+log = get_logger("driftd.app")
+VERSION = "0.1.0"
+
+DRIFTD_SERVICES = [
+    "driftd.v1.MonitorService",
+    "driftd.v1.BaselineService",
+    "driftd.v1.IngestService",
+    "driftd.v1.SnapshotService",
+    "driftd.v1.AlarmService",
+]
+
+
+@dataclass
+class DriftdServer:
+    settings: Settings
+    grpc_server: grpc.aio.Server
+    port: int
+    store: SqliteStore
+    lifecycle: Lifecycle
+    metrics: ServiceMetrics
+    metrics_port: int | None = None
+    _metrics_httpd: object | None = None
+    _stopped: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def start(self) -> None:
+        await self.grpc_server.start()
+        await self.lifecycle.set_serving(DRIFTD_SERVICES)
+        if self.settings.metrics_port >= 0:
+            self._metrics_httpd, self.metrics_port = self.metrics.serve(self.settings.host, self.settings.metrics_port)
+        log.info("serving", grpc_port=self.port, metrics_port=self.metrics_port, data_dir=str(self.settings.data_dir))
+
+    async def drain_and_stop(self, grace: float | None = None) -> None:
+        """Health NOT_SERVING, open streams end with UNAVAILABLE("draining"), in-flight unary calls
+        get `grace` seconds, then the store is flushed and closed. Idempotent."""
+        if self._stopped.is_set():
+            return
+        grace = self.settings.grace_period_s if grace is None else grace
+        log.info("draining", grace_s=grace)
+        self.metrics.draining.set(1)
+        await self.lifecycle.drain()
+        await self.grpc_server.stop(grace)
+        if self._metrics_httpd is not None:
+            self._metrics_httpd.shutdown()
+            self._metrics_httpd.server_close()
+        await asyncio.to_thread(self.store.close)
+        self._stopped.set()
+        log.info("stopped")
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+
+def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    if not settings.tls_enabled:
+        return None
+    if settings.tls_key_file is None:
+        raise ValueError("tls_cert_file is set but tls_key_file is not")
+    key = settings.tls_key_file.read_bytes()
+    cert = settings.tls_cert_file.read_bytes()
+    ca = settings.tls_client_ca_file.read_bytes() if settings.tls_client_ca_file else None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
+
+
+async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
+    """Build (not start) the server; returns it and the bound gRPC port."""
+    store = await asyncio.to_thread(SqliteStore.open_data_dir, settings.data_dir)
+    lifecycle = Lifecycle()
+    metrics = ServiceMetrics()
+    metrics.build_info.info({"version": VERSION, "protocol": "driftd.v1"})
+    metrics.monitors.set_function(store.count_monitors)
+
+    options = [
+        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", settings.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.aio.server(interceptors=[GuardInterceptor(lifecycle, settings.auth_tokens)], options=options)
+    monitor_pb2_grpc.add_MonitorServiceServicer_to_server(MonitorServicer(store), server)
+    add_pending_servicers(server, [s for s in DRIFTD_SERVICES if s in PENDING_CAPABILITIES])
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    health_pb2_grpc.add_HealthServicer_to_server(lifecycle.health, server)
+    reflection.enable_server_reflection([*DRIFTD_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                                         reflection.SERVICE_NAME], server)
+    address = f"{settings.host}:{settings.grpc_port}"
+    creds = _credentials(settings)
+    port = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"could not bind gRPC address {address}")
+    return DriftdServer(settings, server, port, store, lifecycle, metrics), port
