@@ -22,7 +22,8 @@ class Served:
 
 
 async def start_served(data_dir: Path, **settings) -> Served:
-    server, port = await build_server(Settings(data_dir=data_dir, grpc_port=0, metrics_port=-1, grace_period_s=1.0, **settings))
+    options = {"grpc_port": 0, "metrics_port": -1, "grace_period_s": 1.0, **settings}
+    server, port = await build_server(Settings(data_dir=data_dir, **options))
     await server.start()
     return Served(server, port, grpc.aio.insecure_channel(f"127.0.0.1:{port}"), data_dir)
 

@@ -12,6 +12,7 @@ import time
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from driftd.server.store.sqlite import SqliteStore
 from driftd.v1 import monitor_pb2 as m, monitor_pb2_grpc
@@ -43,6 +44,11 @@ def test_sigterm_drains_open_stream_and_exits_zero(tmp_path):
             mon = m.Monitor()
             mon.schema.numeric_features.add(name="x")
             monitor_pb2_grpc.MonitorServiceStub(channel).CreateMonitor(m.CreateMonitorRequest(monitor_id="kept", monitor=mon))
+
+            reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+            listed = next(reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+            names = {s.name for s in listed.list_services_response.service}
+            assert {f"driftd.v1.{s}Service" for s in ("Monitor", "Baseline", "Ingest", "Snapshot", "Alarm")} <= names
 
             watch = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(service=""))
             first = next(watch)
