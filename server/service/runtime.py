@@ -1,0 +1,210 @@
+"""Per-monitor runtime: bounded ingest queue, exactly-once accounting, a worker that coalesces
+queued batches into one engine update per pane, an evaluation loop, and snapshot fan-out.
+
+Ordering guarantee: a batch is acknowledged once it is on the queue; an evaluation is itself a
+queue entry, so a snapshot includes every batch acknowledged before the evaluation was requested.
+Torch work runs on a shared executor, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Protocol
+
+from driftd.server.domain.errors import ResourceExhausted
+from driftd.server.domain.monitor import Monitor
+from driftd.server.domain.rows import RowBatch
+from driftd.server.logs import get_logger
+from driftd.server.service.dedupe import SequenceDedupe
+
+log = get_logger("driftd.runtime")
+
+
+class WindowEngine(Protocol):
+    """What the runtime needs from the drift engine (see service/engine_adapter.py)."""
+
+    def update(self, batch: RowBatch, now: datetime) -> None: ...
+
+    def evaluate(self, now: datetime) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class QueueLimits:
+    max_batches: int = 1024
+    max_rows: int = 4_000_000
+    max_coalesce_rows: int = 262_144  # rows per engine call
+    retry_after_s: float = 0.05
+
+
+@dataclass
+class _Evaluate:
+    now: datetime
+    done: asyncio.Future
+
+
+@dataclass
+class RuntimeCounters:
+    accepted_rows: int = 0
+    accepted_batches: int = 0
+    duplicate_batches: int = 0
+    refused_batches: int = 0  # backpressure
+    applied_rows: int = 0
+    failed_rows: int = 0
+
+
+@dataclass(frozen=True)
+class Offer:
+    duplicate: bool
+    queue_depth: int
+
+
+class MonitorRuntime:
+    def __init__(self, monitor: Monitor, baseline_id: str, window: WindowEngine, executor: Executor,
+                 persist_snapshot: Callable[[str, datetime, bytes], int], limits: QueueLimits = QueueLimits(),
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        self.monitor = monitor
+        self.monitor_id = monitor.monitor_id
+        self.baseline_id = baseline_id
+        self._window = window
+        self._executor = executor
+        self._persist = persist_snapshot
+        self._limits = limits
+        self._clock = clock
+        self._queue: deque[RowBatch | _Evaluate] = deque()
+        self._queued_rows = 0
+        self._wake = asyncio.Event()
+        self._dedupe = SequenceDedupe()
+        self._watchers: set[asyncio.Queue] = set()
+        self.counters = RuntimeCounters()
+        self.latest_snapshot: dict[str, Any] | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._closing = False
+
+    # -- ingest (called on the event loop; O(1), no torch) ---------------------------------------
+
+    def offer(self, producer_id: str, sequence: int, batch: RowBatch) -> Offer:
+        """Queue a validated batch. Duplicate -> not queued, not counted. Full queue ->
+        ResourceExhausted with a retry delay, nothing changed."""
+        if self._dedupe.is_duplicate(producer_id, sequence):
+            self.counters.duplicate_batches += 1
+            return Offer(duplicate=True, queue_depth=len(self._queue))
+        if len(self._queue) >= self._limits.max_batches or self._queued_rows + batch.rows > self._limits.max_rows:
+            self.counters.refused_batches += 1
+            raise ResourceExhausted(
+                f"ingest queue of monitors/{self.monitor_id} is full ({len(self._queue)} batches, {self._queued_rows} rows); "
+                f"retry after {self._limits.retry_after_s:.3f} s",
+                retry_after_s=self._limits.retry_after_s, reason="QUEUE_FULL",
+            )
+        self._dedupe.claim(producer_id, sequence)
+        self._queue.append(batch)
+        self._queued_rows += batch.rows
+        self.counters.accepted_rows += batch.rows
+        self.counters.accepted_batches += 1
+        self._wake.set()
+        return Offer(duplicate=False, queue_depth=len(self._queue))
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    async def evaluate(self, now: datetime | None = None) -> dict[str, Any]:
+        """Evaluate after every batch queued so far; persist and publish the snapshot."""
+        done = asyncio.get_running_loop().create_future()
+        self._queue.append(_Evaluate(now or self._clock(), done))
+        self._wake.set()
+        return await done
+
+    def watch(self) -> asyncio.Queue:
+        q: asyncio.Queue = asyncio.Queue(maxsize=16)
+        self._watchers.add(q)
+        return q
+
+    def unwatch(self, q: asyncio.Queue) -> None:
+        self._watchers.discard(q)
+
+    def _publish(self, snapshot: dict[str, Any]) -> None:
+        self.latest_snapshot = snapshot
+        for q in list(self._watchers):
+            if q.full():  # a slow watcher loses its oldest snapshot, never stalls the monitor
+                q.get_nowait()
+            q.put_nowait(snapshot)
+
+    # -- worker --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._worker(), name=f"worker-{self.monitor_id}"),
+                       asyncio.create_task(self._evaluation_loop(), name=f"eval-{self.monitor_id}")]
+
+    async def _worker(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                if self._closing:
+                    return
+                await self._wake.wait()
+                continue
+            head = self._queue[0]
+            if isinstance(head, _Evaluate):
+                self._queue.popleft()
+                try:
+                    snapshot = await loop.run_in_executor(self._executor, self._window.evaluate, head.now)
+                    snapshot = {**snapshot, "baseline": self.baseline_id}
+                    payload = json.dumps(snapshot).encode()
+                    snapshot_id = await asyncio.to_thread(self._persist, self.monitor_id, head.now, payload)
+                    snapshot = {**snapshot, "snapshot_id": snapshot_id}
+                    self._publish(snapshot)
+                    if not head.done.done():
+                        head.done.set_result(snapshot)
+                except Exception as exc:  # noqa: BLE001 - reported to the caller and the log
+                    log.error("evaluation_failed", monitor=self.monitor_id, exc_info=exc)
+                    if not head.done.done():
+                        head.done.set_exception(exc)
+                continue
+            batches: list[RowBatch] = []
+            rows = 0
+            while self._queue and isinstance(self._queue[0], RowBatch) and (not batches or rows + self._queue[0].rows <= self._limits.max_coalesce_rows):
+                b = self._queue.popleft()
+                batches.append(b)
+                rows += b.rows
+            coalesced = RowBatch.concat(batches)
+            try:
+                await loop.run_in_executor(self._executor, self._window.update, coalesced, self._clock())
+                self.counters.applied_rows += rows
+            except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker; counted and logged
+                self.counters.failed_rows += rows
+                log.error("update_failed", monitor=self.monitor_id, rows=rows, exc_info=exc)
+            finally:
+                self._queued_rows -= rows
+
+    async def _evaluation_loop(self) -> None:
+        interval = self.monitor.spec.window.effective_evaluation_interval
+        while not self._closing:
+            await asyncio.sleep(interval)
+            if self._closing:
+                return
+            try:
+                await self.evaluate()
+            except Exception:  # noqa: BLE001 - already logged by the worker; keep evaluating
+                pass
+
+    async def close(self) -> None:
+        """Apply everything queued, then stop."""
+        self._closing = True
+        self._wake.set()
+        worker, evaluator = self._tasks or (None, None)
+        if evaluator is not None:
+            evaluator.cancel()
+        if worker is not None:
+            await worker
+        for q in list(self._watchers):  # None tells each watcher the stream is over
+            if q.full():
+                q.get_nowait()
+            q.put_nowait(None)
