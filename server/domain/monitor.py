@@ -38,7 +38,7 @@ LABEL_KEY_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]{0,62}$")
 SELECTOR_RE = re.compile(r'^(?P<metric>[a-z_][a-z0-9_]*)(?:\{(?P<labels>[^{}]*)\})?$')
 SELECTOR_LABEL_RE = re.compile(r'^\s*(?P<key>[a-z_][a-z0-9_]*)\s*=\s*"(?P<value>[^"]*)"\s*$')
 
-# Metric names a selector may use, with the label each needs (None = no label).
+# Metric names a selector may use, with the label each series carries (None = none).
 SELECTOR_METRICS: dict[str, str | None] = {
     "feature_psi": "feature", "feature_kl": "feature", "feature_js": "feature", "feature_ks": "feature",
     "feature_ks_pvalue": "feature", "feature_w1": "feature", "feature_w1_relative": "feature",
@@ -288,9 +288,12 @@ def _rule_violations(rule: AlarmRule, path: str, ids: dict[str, int]) -> list[Fi
             if metric not in SELECTOR_METRICS:
                 out.append(FieldViolation(f"{cpath}.selector", f"unknown metric {metric!r}; known: {', '.join(sorted(SELECTOR_METRICS))}"))
             else:
-                need = SELECTOR_METRICS[metric]
-                if need is not None and need not in labels:
-                    out.append(FieldViolation(f"{cpath}.selector", f"metric {metric!r} needs a {need}=\"...\" label"))
+                # A label left out matches every series (one alarm instance per feature / block / output).
+                allowed = {SELECTOR_METRICS[metric]} - {None}
+                extra = sorted(set(labels) - allowed)
+                if extra:
+                    out.append(FieldViolation(f"{cpath}.selector", f"metric {metric!r} has no label {extra[0]!r}; "
+                                              f"it takes {', '.join(sorted(allowed)) or 'no labels'}"))
         except ValueError as exc:
             out.append(FieldViolation(f"{cpath}.selector", str(exc)))
         if not isinstance(cond.direction, Direction):
