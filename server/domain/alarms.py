@@ -159,7 +159,8 @@ class AlarmEngine:
         self.rules = rules
         self.baseline = baseline
         self.states: dict[str, InstanceState] = dict(states or {})
-        self._instance_rules: dict[str, tuple[AlarmRule, Labels]] = {}
+        # alarm_id -> (rule, labels) of every instance seen (or restored from the store)
+        self.instances: dict[str, tuple[AlarmRule | None, Labels]] = {}
 
     # -- evaluation ----------------------------------------------------------------------------
 
@@ -191,7 +192,7 @@ class AlarmEngine:
             out.append((labels, self._judge(rule, cond, sample)))
         if not matches:
             # No series at all: report no_data on the instances we know of (or the exact one asked for).
-            known = [lab for aid, (r, lab) in self._instance_rules.items() if r.rule_id == rule.rule_id]
+            known = [lab for r, lab in self.instances.values() if r is not None and r.rule_id == rule.rule_id]
             out = [(lab, _Evaluation(None, math.nan, math.nan)) for lab in known or [tuple(sorted(wanted.items()))]]
         return out
 
@@ -224,7 +225,7 @@ class AlarmEngine:
 
     def _step(self, rule: AlarmRule, labels: Labels, result: _Evaluation, now: datetime) -> list[AlarmTransition]:
         aid = alarm_id(rule.rule_id, labels)
-        self._instance_rules[aid] = (rule, labels)
+        self.instances[aid] = (rule, labels)
         st = self.states.setdefault(aid, InstanceState(since=now))
         st.value, st.threshold = result.value, result.threshold
         previous = st.state

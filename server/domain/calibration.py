@@ -1,0 +1,106 @@
+"""Null distributions of every statistic from the reference, by shards (see `thresholds`).
+
+Each function returns ``{statistic name: Threshold}`` for one column group. The shard scheme and
+the scaling are documented in `driftd.server.domain.thresholds`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from driftd.server.domain import kernel_bridge, stats_categorical, stats_numeric
+from driftd.server.domain.thresholds import Threshold, from_null_values, scale_factor
+
+
+def _shard_rounds(n_rows: int, shards: int, rounds: int, rng: np.random.Generator):
+    """Yield [S, h] row-index arrays: seeded shuffles cut into S disjoint shards, until R shards."""
+    h = n_rows // shards
+    done = 0
+    while done < rounds:
+        perm = rng.permutation(n_rows)[: shards * h].reshape(shards, h)
+        take = min(shards, rounds - done)
+        yield perm[:take] if take == shards else perm, take
+        done += take
+
+
+def calibrate_columns(x: np.ndarray, positions: np.ndarray, valid: np.ndarray, *, k: int, shards: int,
+                      rounds: int, rng: np.random.Generator) -> dict[str, Threshold]:
+    """Thresholds of psi / kl / js / ks / w1 for numeric-like columns.
+
+    `x` [n, F] float64 (NaN = missing), `positions` [n, F] bin positions (-1 = NaN) on the
+    baseline's bins, `valid` [F, B] the real bins.
+    """
+    n, n_cols = x.shape
+    nb = valid.shape[1]
+    vals: dict[str, list[np.ndarray]] = {s: [] for s in ("psi", "kl", "js", "ks", "w1")}
+    for perm, take in _shard_rounds(n, shards, rounds, rng):
+        n_shards, h = perm.shape
+        sub = positions[perm].astype(np.int64)  # [S, h, F]
+        ok = sub >= 0
+        key = (np.arange(n_shards)[:, None, None] * n_cols + np.arange(n_cols)[None, None, :]) * nb + sub
+        counts = np.bincount(key[ok], minlength=n_shards * n_cols * nb).reshape(n_shards, n_cols, nb)
+        comp = counts.sum(0, keepdims=True) - counts
+        ns, nc = counts.sum(-1), comp.sum(-1)
+        for name, fn in (("psi", stats_numeric.psi), ("kl", stats_numeric.kl), ("js", stats_numeric.js)):
+            v = fn(comp, counts, np.broadcast_to(valid, counts.shape)) / scale_factor("inv_n", ns, nc)
+            vals[name].append(v[:take])
+        kk = min(k, h)
+        for s in range(take):
+            a = x[perm[s, :kk]]
+            b = x[perm[(s + 1) % n_shards, :kk]]
+            ks = stats_numeric.ks_2samp_columns(a, b)
+            sc = scale_factor("inv_sqrt_n", ks.n, ks.m)
+            vals["ks"].append((ks.statistic / sc)[None])
+            vals["w1"].append((stats_numeric.wasserstein_columns(a, b) / sc)[None])
+    out = {}
+    for name, chunks in vals.items():
+        scale = "inv_sqrt_n" if name in ("ks", "w1") else "inv_n"
+        out[name] = from_null_values(np.concatenate(chunks), scale)
+    return out
+
+
+def calibrate_categorical(positions: np.ndarray, valid: np.ndarray, *, shards: int, rounds: int,
+                          rng: np.random.Generator) -> dict[str, Threshold]:
+    """Thresholds of chi2 / psi / js for categorical columns (`positions` [n, F], -1 = missing)."""
+    n, n_cols = positions.shape
+    nb = valid.shape[1]
+    vals: dict[str, list[np.ndarray]] = {s: [] for s in ("chi2", "psi", "js")}
+    for perm, take in _shard_rounds(n, shards, rounds, rng):
+        n_shards = perm.shape[0]
+        sub = positions[perm].astype(np.int64)
+        ok = sub >= 0
+        key = (np.arange(n_shards)[:, None, None] * n_cols + np.arange(n_cols)[None, None, :]) * nb + sub
+        counts = np.bincount(key[ok], minlength=n_shards * n_cols * nb).reshape(n_shards, n_cols, nb)
+        comp = counts.sum(0, keepdims=True) - counts
+        ns, nc = counts.sum(-1), comp.sum(-1)
+        v = np.broadcast_to(valid, counts.shape)
+        vals["psi"].append((stats_numeric.psi(comp, counts, v) / scale_factor("inv_n", ns, nc))[:take])
+        vals["js"].append((stats_numeric.js(comp, counts, v) / scale_factor("inv_n", ns, nc))[:take])
+        chi = np.array([[stats_categorical.chi2_2xk(comp[s, f][valid[f]], counts[s, f][valid[f]]).statistic
+                         for f in range(n_cols)] for s in range(take)])
+        vals["chi2"].append(chi)
+    return {name: from_null_values(np.concatenate(chunks), "none" if name == "chi2" else "inv_n")
+            for name, chunks in vals.items()}
+
+
+def calibrate_mmd(sample: np.ndarray, bandwidths: list[float], *, rounds: int, max_half: int,
+                  rng: np.random.Generator) -> dict[str, Threshold]:
+    """Thresholds of mmd2 (unbiased) and centroid cosine distance from disjoint halves of the sample."""
+    n = len(sample)
+    h = min(n // 2, max_half)
+    mmd_vals, cos_vals = [], []
+    if h >= 2:
+        t = torch.as_tensor(np.ascontiguousarray(sample), dtype=torch.float32)
+        for _ in range(rounds):
+            perm = torch.as_tensor(rng.permutation(n)[: 2 * h])
+            a, b = t[perm[:h]], t[perm[h:]]
+            r = kernel_bridge.mmd(a, b, bandwidths=bandwidths, n_permutations=0, seed=0)
+            mmd_vals.append(float(r.mmd2_unbiased) / float(scale_factor("inv_n", h, h)))
+            cos_vals.append(kernel_bridge.centroid_cosine(a, b) / float(scale_factor("inv_n", h, h)))
+    if not mmd_vals:
+        mmd_vals, cos_vals = [math.nan], [math.nan]
+    return {"mmd2": from_null_values(np.array(mmd_vals), "inv_n"),
+            "centroid_cosine": from_null_values(np.array(cos_vals), "inv_n")}

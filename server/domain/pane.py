@@ -1,0 +1,196 @@
+"""Panes: the mergeable summary of the rows that arrived in one time slice, on one baseline's bins.
+
+A `Pane` holds only mergeable summaries (design §1): bin counts on the baseline's edges, NaN /
+out-of-range / outlier counts and Welford moments per float column (`ColumnsPane`), category
+counts, a seeded bottom-k row reservoir (numeric + score values, for KS / W1), per embedding block
+a running sum (exact centroid) and a row reservoir, a latency sketch, status counts, and the
+delayed-label pairs that arrived in the slice. `update(batch)` is vectorised over the batch (one
+kernel call for the histogram of a block, numpy / torch reductions, no per-element Python);
+`merge(other)` is exact for counts, moments (Chan et al.), sums and sketches, and sound for
+reservoirs (bottom-k keys).
+
+Batch-equals-stream: reservoir keys are a hash of (seed, pane index, row index in the pane), so
+the same rows fed as one batch or in any split give identical counts and reservoirs (moments agree
+to floating-point rounding).
+
+>>> import numpy as np
+>>> from driftd.server.domain.schema import Schema, NumericFeature
+>>> from driftd.server.domain.batch import Batch
+>>> from driftd.server.domain.baseline import build_baseline, BaselineConfig
+>>> s = Schema(numeric=(NumericFeature("x"),))
+>>> base = build_baseline(s, Batch(numeric=np.random.default_rng(0).normal(size=(500, 1))), config=BaselineConfig(calibration_rounds=10))
+>>> p = Pane.empty(base, index=0, pane_seconds=60.0)
+>>> p.update(Batch(numeric=np.array([[0.0], [np.nan], [5.0]])))
+>>> p.rows, int(p.numeric.nan[0]), int(p.numeric.counts.sum())
+(3, 1, 2)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from driftd.server.domain import binning
+from driftd.server.domain.baseline import Baseline, ColumnsBaseline, category_positions
+from driftd.server.domain.batch import Batch, as_numpy, to_tensor
+from driftd.server.domain.latency_sketch import LatencySketch
+from driftd.server.domain.moments import Moments
+from driftd.server.domain.reservoir import RowReservoir, row_keys
+
+LABEL_CAPACITY = 200_000  # label pairs kept per pane (bottom-k sample beyond; counts stay exact)
+
+
+@dataclass
+class ColumnsPane:
+    """Counts of a float block on the baseline's bins, plus data-quality counters and moments."""
+
+    counts: np.ndarray  # [F, E+1]
+    nan: np.ndarray
+    out_of_range: np.ndarray
+    outliers: np.ndarray
+    positives: np.ndarray
+    moments: Moments
+
+    @classmethod
+    def empty(cls, base: ColumnsBaseline) -> "ColumnsPane":
+        f = len(base.names)
+        z = lambda: np.zeros(f, dtype=np.int64)  # noqa: E731
+        return cls(np.zeros_like(base.counts), z(), z(), z(), z(), Moments(f))
+
+    def update(self, x, base: ColumnsBaseline) -> None:
+        t = to_tensor(x)
+        if not t.is_floating_point():
+            t = t.to(torch.float64)
+        if t.dtype in (torch.float16, torch.bfloat16):
+            t = t.to(torch.float32)
+        counts, nan = binning.bin_counts(t, base.edges)
+        self.counts += counts
+        self.nan += nan
+        dt = t.dtype
+        vmin, vmax = torch.tensor(base.valid_min, dtype=dt), torch.tensor(base.valid_max, dtype=dt)
+        lo, hi = torch.tensor(base.fence_lo, dtype=dt), torch.tensor(base.fence_hi, dtype=dt)
+        self.out_of_range += ((t < vmin) | (t > vmax) | torch.isinf(t)).sum(0).numpy()
+        self.outliers += ((t < lo) | (t > hi)).sum(0).numpy()
+        if not np.isnan(base.positive_threshold).all():
+            thr = torch.tensor(np.nan_to_num(base.positive_threshold, nan=np.inf), dtype=dt)
+            self.positives += (t >= thr).sum(0).numpy()
+        self.moments.update(t)
+
+    def merge(self, o: "ColumnsPane") -> "ColumnsPane":
+        return ColumnsPane(self.counts + o.counts, self.nan + o.nan, self.out_of_range + o.out_of_range,
+                           self.outliers + o.outliers, self.positives + o.positives, self.moments.merge(o.moments))
+
+
+@dataclass
+class EmbeddingPane:
+    count: int
+    total: np.ndarray  # [dim] float64 sum of finite rows
+    nonfinite_rows: int
+    reservoir: RowReservoir
+
+    def merge(self, o: "EmbeddingPane") -> "EmbeddingPane":
+        return EmbeddingPane(self.count + o.count, self.total + o.total, self.nonfinite_rows + o.nonfinite_rows,
+                             self.reservoir.merge(o.reservoir))
+
+
+@dataclass
+class Pane:
+    """Summary of one time slice [start, end) of a monitor's rows against one baseline."""
+
+    index: int
+    start: float
+    end: float
+    seed: int
+    rows: int = 0
+    numeric: ColumnsPane | None = None
+    scores: ColumnsPane | None = None
+    categorical: np.ndarray | None = None  # [Fc, Kmax+1] counts (codes, then "other")
+    categorical_missing: np.ndarray | None = None
+    rows_sample: RowReservoir | None = None  # columns "numeric" [k, F], "scores" [k, S]
+    embeddings: dict[str, EmbeddingPane] = field(default_factory=dict)
+    latency: LatencySketch = field(default_factory=LatencySketch)
+    status_rows: int = 0
+    error_rows: int = 0
+    labels: RowReservoir = field(default_factory=lambda: RowReservoir(LABEL_CAPACITY))  # score, label, delay_s
+    labelled: int = 0
+    _base: Baseline | None = None
+
+    @classmethod
+    def empty(cls, base: Baseline, *, index: int, pane_seconds: float, seed: int = 0) -> "Pane":
+        p = cls(index=index, start=index * pane_seconds, end=(index + 1) * pane_seconds, seed=seed, _base=base)
+        if base.numeric is not None:
+            p.numeric = ColumnsPane.empty(base.numeric)
+        if base.scores is not None:
+            p.scores = ColumnsPane.empty(base.scores)
+        if base.categorical is not None:
+            p.categorical = np.zeros_like(base.categorical.counts)
+            p.categorical_missing = np.zeros(len(base.categorical.names), dtype=np.int64)
+        p.rows_sample = RowReservoir(base.config.reservoir_size)
+        for name in base.embeddings:
+            dim = next(b.dim for b in base.schema.embeddings if b.name == name)
+            p.embeddings[name] = EmbeddingPane(0, np.zeros(dim), 0, RowReservoir(base.config.embedding_sample_size))
+        return p
+
+    def update(self, batch: Batch) -> None:
+        """Add the batch's rows (already validated against the baseline's schema)."""
+        base = self._base
+        n = batch.n_rows
+        if n == 0:
+            return
+        keys = row_keys(self.seed, stream=self.index, start=self.rows, n=n)
+        sample_cols = {}
+        if self.numeric is not None:
+            self.numeric.update(batch.numeric, base.numeric)
+            sample_cols["numeric"] = as_numpy(batch.numeric)
+        if self.scores is not None:
+            self.scores.update(batch.scores, base.scores)
+            sample_cols["scores"] = as_numpy(batch.scores)
+        if self.rows_sample is not None and sample_cols:
+            self.rows_sample.update(sample_cols, keys)
+        if self.categorical is not None:
+            codes = np.asarray(as_numpy(batch.categorical), dtype=np.int64)
+            pos = category_positions(codes, base.categorical.n_codes)
+            width = self.categorical.shape[1]
+            flat = pos + np.arange(codes.shape[1])[None, :] * width
+            self.categorical += np.bincount(flat[pos >= 0], minlength=self.categorical.size).reshape(self.categorical.shape)
+            self.categorical_missing += (pos < 0).sum(0)
+        for name, ep in self.embeddings.items():
+            e = to_tensor(batch.embeddings[name])
+            finite = torch.isfinite(e).all(1)
+            ep.count += n
+            ep.nonfinite_rows += int((~finite).sum())
+            ep.total += torch.where(finite[:, None], e, torch.zeros((), dtype=e.dtype)).sum(0, dtype=torch.float64).numpy()
+            ep.reservoir.update({"e": as_numpy(e)}, keys)
+        if batch.latency_ms is not None:
+            self.latency.update(as_numpy(batch.latency_ms))
+        if batch.status_codes is not None:
+            sc = as_numpy(batch.status_codes)
+            self.status_rows += len(sc)
+            self.error_rows += int((sc >= 500).sum())
+        self.rows += n
+
+    def add_labels(self, scores: np.ndarray, labels: np.ndarray, delays_s: np.ndarray) -> None:
+        """Joined (score, label, label delay) pairs that arrived in this pane."""
+        keys = row_keys(self.seed ^ 0x1ABE1, stream=self.index, start=self.labelled, n=len(labels))
+        self.labels.update({"score": np.asarray(scores, np.float64), "label": np.asarray(labels, np.float64),
+                            "delay": np.asarray(delays_s, np.float64)}, keys)
+        self.labelled += len(labels)
+
+    def merge(self, o: "Pane") -> "Pane":
+        """A pane summarising both (bounds = the union's hull)."""
+        out = Pane(index=max(self.index, o.index), start=min(self.start, o.start), end=max(self.end, o.end),
+                   seed=self.seed, rows=self.rows + o.rows, _base=self._base)
+        out.numeric = None if self.numeric is None else self.numeric.merge(o.numeric)
+        out.scores = None if self.scores is None else self.scores.merge(o.scores)
+        out.categorical = None if self.categorical is None else self.categorical + o.categorical
+        out.categorical_missing = None if self.categorical_missing is None else self.categorical_missing + o.categorical_missing
+        out.rows_sample = None if self.rows_sample is None else self.rows_sample.merge(o.rows_sample)
+        out.embeddings = {k: v.merge(o.embeddings[k]) for k, v in self.embeddings.items()}
+        out.latency = self.latency.merge(o.latency)
+        out.status_rows = self.status_rows + o.status_rows
+        out.error_rows = self.error_rows + o.error_rows
+        out.labels = self.labels.merge(o.labels)
+        out.labelled = self.labelled + o.labelled
+        return out
