@@ -6,7 +6,9 @@
   `binning` for the B-bin / ties convention), NaN counts, mean / std / quartiles, Tukey far-out
   fences Q1 − 3·IQR, Q3 + 3·IQR (the outlier definition), out-of-range and outlier counts, a
   seeded bottom-k reservoir of ≤ `reservoir_size` rows (KS / W1), and for probability scores the
-  positive count (score ≥ positive_threshold);
+  positive count (score ≥ positive_threshold). The baseline reservoir is 4× the window
+  reservoir (`baseline_reservoir_factor`): KS / W1 against a fixed reference sample inherit that
+  sample's own noise in every window, and a bigger reference sample keeps it small;
 * categorical features (`CategoricalBaseline`): counts per code 0..K−1 plus one "other" bin
   (K = number of named categories, or max code + 1 when the schema names none), missing counts;
 * embedding blocks (`EmbeddingBaseline`): a seeded sample of ≤ `embedding_sample_size` rows, the
@@ -63,6 +65,7 @@ MIN_REFERENCE_ROWS = 20
 class BaselineConfig:
     numeric_bins: int = 10
     reservoir_size: int = 2048
+    baseline_reservoir_factor: int = 4  # the baseline keeps factor × reservoir_size reference rows for KS / W1
     embedding_sample_size: int = 1024
     mmd_bandwidth_multipliers: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)
     calibration_rounds: int = 200
@@ -333,14 +336,16 @@ def build_baseline(schema: Schema, reference: Batch, *, model_id: str = "", git_
         outl = ((x64 < lo) | (x64 > hi)).sum(0)
         with np.errstate(invalid="ignore"):
             pos = np.where(np.isnan(pos_thr), 0, (x64 >= pos_thr).sum(0))
-        res = RowReservoir(config.reservoir_size)
+        res = RowReservoir(config.reservoir_size * config.baseline_reservoir_factor)
         res.update({"x": x64}, keys)
         sample = res.get()["x"]
         sample = np.where(np.isfinite(sample), sample, np.nan)
         cx = x64 if calib_rows is None else x64[calib_rows]
         positions = binning.bin_positions(cx, edges, n_edges)
         for stat, t in calibration.calibrate_columns(cx, positions, binning.valid_bins(n_edges, edges.shape[1]),
-                                                     k=config.reservoir_size, shards=shards,
+                                                     k=config.reservoir_size,
+                                                     k_baseline=config.reservoir_size * config.baseline_reservoir_factor,
+                                                     shards=shards,
                                                      rounds=config.calibration_rounds, rng=rng).items():
             thresholds[f"{group}.{stat}"] = t
         return ColumnsBaseline(names=(), edges=edges, n_edges=n_edges, counts=counts, nan_count=nan, mean=mean, std=std,

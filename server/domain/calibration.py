@@ -12,26 +12,29 @@ import numpy as np
 import torch
 
 from driftd.server.domain import kernel_bridge, stats_categorical, stats_numeric
-from driftd.server.domain.thresholds import Threshold, from_null_values, scale_factor
+from driftd.server.domain.thresholds import Threshold, family_multipliers, from_null_values, pooled_by_group, scale_factor
 
 
 def _shard_rounds(n_rows: int, shards: int, rounds: int, rng: np.random.Generator):
-    """Yield [S, h] row-index arrays: seeded shuffles cut into S disjoint shards, until R shards."""
+    """Yield ([S, h] row indices, how many shards to use): seeded shuffles cut into S disjoint shards,
+    until R shards have been used."""
     h = n_rows // shards
     done = 0
     while done < rounds:
         perm = rng.permutation(n_rows)[: shards * h].reshape(shards, h)
         take = min(shards, rounds - done)
-        yield perm[:take] if take == shards else perm, take
+        yield perm, take  # all S shards (complements need them); the first `take` are used
         done += take
 
 
-def calibrate_columns(x: np.ndarray, positions: np.ndarray, valid: np.ndarray, *, k: int, shards: int,
-                      rounds: int, rng: np.random.Generator) -> dict[str, Threshold]:
-    """Thresholds of psi / kl / js / ks / w1 for numeric-like columns.
+def calibrate_columns(x: np.ndarray, positions: np.ndarray, valid: np.ndarray, *, k: int, k_baseline: int,
+                      shards: int, rounds: int, rng: np.random.Generator) -> dict[str, Threshold]:
+    """Thresholds of psi / kl / js / ks / w1 for numeric-like columns, plus family multipliers
+    ``family.psi`` / ``family.w1`` (see `thresholds.family_multipliers`).
 
     `x` [n, F] float64 (NaN = missing), `positions` [n, F] bin positions (-1 = NaN) on the
-    baseline's bins, `valid` [F, B] the real bins.
+    baseline's bins, `valid` [F, B] the real bins. KS / W1 compare ≤k shard rows (the window's
+    reservoir size) with ≤k_baseline rows of the other shards (the baseline's reservoir size).
     """
     n, n_cols = x.shape
     nb = valid.shape[1]
@@ -50,15 +53,22 @@ def calibrate_columns(x: np.ndarray, positions: np.ndarray, valid: np.ndarray, *
         kk = min(k, h)
         for s in range(take):
             a = x[perm[s, :kk]]
-            b = x[perm[(s + 1) % n_shards, :kk]]
+            others = np.roll(perm, -(s + 1), axis=0)[:-1].T.ravel()  # interleave the other shards
+            b = x[others[:k_baseline]]
             ks = stats_numeric.ks_2samp_columns(a, b)
             sc = scale_factor("inv_sqrt_n", ks.n, ks.m)
             vals["ks"].append((ks.statistic / sc)[None])
             vals["w1"].append((stats_numeric.wasserstein_columns(a, b) / sc)[None])
     out = {}
+    groups = valid.sum(1)
     for name, chunks in vals.items():
-        scale = "inv_sqrt_n" if name in ("ks", "w1") else "inv_n"
-        out[name] = from_null_values(np.concatenate(chunks), scale)
+        v = np.concatenate(chunks)
+        if name in ("ks", "w1"):
+            out[name] = from_null_values(v, "inv_sqrt_n")
+        else:
+            out[name] = pooled_by_group(v, groups, "inv_n")
+        if name in ("psi", "w1"):
+            out[f"family.{name}"] = family_multipliers(v, out[name])
     return out
 
 
@@ -82,8 +92,10 @@ def calibrate_categorical(positions: np.ndarray, valid: np.ndarray, *, shards: i
         chi = np.array([[stats_categorical.chi2_2xk(comp[s, f][valid[f]], counts[s, f][valid[f]]).statistic
                          for f in range(n_cols)] for s in range(take)])
         vals["chi2"].append(chi)
-    return {name: from_null_values(np.concatenate(chunks), "none" if name == "chi2" else "inv_n")
-            for name, chunks in vals.items()}
+    out = {name: from_null_values(np.concatenate(chunks), "none" if name == "chi2" else "inv_n")
+           for name, chunks in vals.items()}
+    out["family.psi"] = family_multipliers(np.concatenate(vals["psi"]), out["psi"])
+    return out
 
 
 def calibrate_mmd(sample: np.ndarray, bandwidths: list[float], *, rounds: int, max_half: int,

@@ -47,7 +47,7 @@ from driftd.server.domain.baseline import Baseline
 from driftd.server.domain.batch import Batch, as_numpy
 from driftd.server.domain.concept_drift import Cusum, PageHinkley
 from driftd.server.domain.errors import InvalidArgument
-from driftd.server.domain.evaluation import categorical_drift, embedding_drift, numeric_drift, score_drift
+from driftd.server.domain.evaluation import categorical_drift, embedding_drift, group_verdict, numeric_drift, score_drift
 from driftd.server.domain.labels import JoinResult, PendingPredictions, label_quality
 from driftd.server.domain.schema import ScoreKind
 from driftd.server.domain.snapshot import LabelQuality, LatencyStats, Snapshot, Verdict, worst
@@ -142,8 +142,18 @@ class DriftEngine:
                               **q)
         features = [*numeric, *categorical]
         drifted = sum(f.verdict in (Verdict.WARNING, Verdict.CRITICAL) for f in features)
-        judged = [x.verdict for x in (*features, *embeddings, *scores) if x.verdict != Verdict.INSUFFICIENT_DATA]
+        judged, reasons = [], []
+        for group, items in (("numeric", numeric), ("categorical", categorical), ("scores", scores)):
+            if items:
+                v, r = group_verdict(items, b, group)
+                judged.append(v)
+                reasons += r
+        for e in embeddings:
+            judged.append(e.verdict)
+            reasons += [f"{e.block}: {r}" for r in e.reasons]
+        judged = [v for v in judged if v != Verdict.INSUFFICIENT_DATA]
         return Snapshot(baseline_data_hash=b.metadata.data_hash, window_start=pane.start, window_end=pane.end,
                         evaluate_time=now, row_count=rows, numeric_features=numeric, categorical_features=categorical,
                         embedding_blocks=embeddings, score_outputs=scores, latency=latency, label_quality=labels,
-                        drifted_features=drifted, verdict=worst(judged) if judged else Verdict.INSUFFICIENT_DATA)
+                        drifted_features=drifted, verdict=worst(judged) if judged else Verdict.INSUFFICIENT_DATA,
+                        verdict_reasons=reasons)

@@ -187,8 +187,11 @@ class Snapshot:
     score_outputs: list[ScoreDrift] = field(default_factory=list)
     latency: LatencyStats | None = None
     label_quality: LabelQuality | None = None
+    # columns over their own (per-column) warning / critical thresholds
     drifted_features: int = 0
+    # family-wise: see evaluation.group_verdict; embeddings and data-quality rates count directly
     verdict: Verdict = Verdict.INSUFFICIENT_DATA
+    verdict_reasons: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return jsonable(dataclasses.asdict(self))

@@ -91,6 +91,51 @@ def from_null_values(values: np.ndarray, scale: str) -> Threshold:
     return Threshold(warn, crit, scale)
 
 
+def pooled_by_group(values: np.ndarray, groups: np.ndarray, scale: str) -> Threshold:
+    """p95 / p99 of null values [R, F] pooled over the columns that share a group id.
+
+    Used for the binned divergences (PSI, KL, JS): on the reference's own quantile bins their
+    scaled null law depends only on the number of bins (≈ χ² with bins − 1 degrees of freedom),
+    so pooling the columns with the same bin count estimates the percentiles from R·F values
+    instead of R, which removes most of the threshold's sampling noise.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    warn = np.full(values.shape[1], np.nan)
+    crit = np.full(values.shape[1], np.nan)
+    for g in np.unique(groups):
+        cols = groups == g
+        pooled = values[:, cols].ravel()
+        pooled = pooled[np.isfinite(pooled)]
+        if len(pooled):
+            warn[cols] = np.quantile(pooled, 0.95)
+            crit[cols] = np.quantile(pooled, 0.99)
+    return Threshold(warn, crit, scale)
+
+
+def family_multipliers(values: np.ndarray, per_column: Threshold) -> Threshold:
+    """Family-wise multipliers for "any column of the group exceeds its threshold" (max-statistic).
+
+    For every calibration round r, u_r = max over columns of value[r, f] / warning[f] (and v_r with
+    the critical constants). The 95th percentile of u (99th of v) is g_warn (g_crit): a window is
+    judged WARNING at group level when some column exceeds g_warn × its own warning threshold, so
+    a window from the reference distribution trips the group in ≈ 5 % (1 %) of evaluations however
+    many columns the group has, and correlated columns are accounted for. Stored with scale "none"
+    as 1-element arrays; never below 1.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            u = np.nanmax(values / per_column.warning[None, :], axis=1)
+            v = np.nanmax(values / per_column.critical[None, :], axis=1)
+            u, v = u[np.isfinite(u)], v[np.isfinite(v)]
+    g_w = max(1.0, float(np.quantile(u, 0.95))) if len(u) else np.nan
+    g_c = max(1.0, float(np.quantile(v, 0.99))) if len(v) else np.nan
+    return Threshold(np.array([g_w]), np.array([g_c]), "none")
+
+
 def rate_thresholds(baseline_rate: np.ndarray, n) -> tuple[np.ndarray, np.ndarray]:
     """Data-quality thresholds (NaN / out-of-range / outlier / unseen rates), not shard-calibrated.
 
