@@ -17,12 +17,15 @@ from grpc_reflection.v1alpha import reflection
 from driftd.server.config import Settings
 from driftd.server.logs import get_logger
 from driftd.server.metrics import ServiceMetrics
+from driftd.server.service.alarm_hub import AlarmHub
+from driftd.server.service.alarm_manager import AlarmManager
 from driftd.server.store.sqlite import SqliteStore
+from driftd.server.transport.alarms import AlarmServicer
 from driftd.server.transport.interceptors import GuardInterceptor
 from driftd.server.transport.lifecycle import Lifecycle
 from driftd.server.transport.monitors import MonitorServicer
 from driftd.server.transport.pending import PENDING_CAPABILITIES, add_pending_servicers
-from driftd.v1 import monitor_pb2_grpc
+from driftd.v1 import alarm_pb2_grpc, monitor_pb2_grpc
 
 log = get_logger("driftd.app")
 VERSION = "0.1.0"
@@ -44,6 +47,8 @@ class DriftdServer:
     store: SqliteStore
     lifecycle: Lifecycle
     metrics: ServiceMetrics
+    alarm_hub: AlarmHub
+    alarm_manager: AlarmManager
     metrics_port: int | None = None
     _metrics_httpd: object | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
@@ -101,7 +106,10 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
         ("grpc.so_reuseport", 0),
     ]
     server = grpc.aio.server(interceptors=[GuardInterceptor(lifecycle, settings.auth_tokens)], options=options)
+    alarm_hub = AlarmHub(store, retention=settings.alarm_event_retention)
+    alarm_manager = AlarmManager(store, alarm_hub)
     monitor_pb2_grpc.add_MonitorServiceServicer_to_server(MonitorServicer(store), server)
+    alarm_pb2_grpc.add_AlarmServiceServicer_to_server(AlarmServicer(store, alarm_hub, alarm_manager, lifecycle), server)
     add_pending_servicers(server, [s for s in DRIFTD_SERVICES if s in PENDING_CAPABILITIES])
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -113,4 +121,4 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
     port = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"could not bind gRPC address {address}")
-    return DriftdServer(settings, server, port, store, lifecycle, metrics), port
+    return DriftdServer(settings, server, port, store, lifecycle, metrics, alarm_hub, alarm_manager), port

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from driftd.server.domain.errors import Unimplemented
 from driftd.server.transport.errors import abort
-from driftd.v1 import alarm_pb2, alarm_pb2_grpc, baseline_pb2, baseline_pb2_grpc, ingest_pb2, ingest_pb2_grpc, snapshot_pb2, snapshot_pb2_grpc
+from driftd.v1 import baseline_pb2, baseline_pb2_grpc, ingest_pb2, ingest_pb2_grpc, snapshot_pb2, snapshot_pb2_grpc
 
 # service full name -> (generated servicer base, generated add_* function, capability text)
 PENDING_CAPABILITIES = {
@@ -21,10 +21,6 @@ PENDING_CAPABILITIES = {
     "driftd.v1.SnapshotService": (
         snapshot_pb2, snapshot_pb2_grpc.SnapshotServiceServicer, snapshot_pb2_grpc.add_SnapshotServiceServicer_to_server,
         "drift snapshots (GetSnapshot, ListSnapshots, WatchSnapshots)",
-    ),
-    "driftd.v1.AlarmService": (
-        alarm_pb2, alarm_pb2_grpc.AlarmServiceServicer, alarm_pb2_grpc.add_AlarmServiceServicer_to_server,
-        "the alarm engine and alarm subscriptions (SubscribeAlarms, ListAlarms, SilenceAlarm, AcknowledgeAlarm)",
     ),
 }
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import urllib.request
 
-from .conftest import start_served, stop_served
+from support import start_served, stop_served
 
 
 async def test_metrics_served_on_own_port(tmp_path):

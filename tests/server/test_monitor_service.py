@@ -10,7 +10,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from driftd.v1 import alarm_pb2, alarm_pb2_grpc, ingest_pb2, ingest_pb2_grpc, monitor_pb2 as m, monitor_pb2_grpc, snapshot_pb2, snapshot_pb2_grpc
 
-from .conftest import rich_details, start_served, stop_served, violated_fields
+from support import rich_details, start_served, stop_served, violated_fields
 
 
 def good_monitor(**kw) -> m.Monitor:
@@ -217,7 +217,6 @@ async def test_pending_services_answer_unimplemented_naming_the_capability(serve
     calls = [
         (ingest_pb2_grpc.IngestServiceStub(served.channel).WriteBatch(ingest_pb2.WriteBatchRequest()), "streaming ingest"),
         (snapshot_pb2_grpc.SnapshotServiceStub(served.channel).GetSnapshot(snapshot_pb2.GetSnapshotRequest()), "drift snapshots"),
-        (alarm_pb2_grpc.AlarmServiceStub(served.channel).ListAlarms(alarm_pb2.ListAlarmsRequest()), "alarm engine"),
     ]
     for call, capability in calls:
         with pytest.raises(grpc.aio.AioRpcError) as err:
@@ -225,7 +224,7 @@ async def test_pending_services_answer_unimplemented_naming_the_capability(serve
         assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
         assert capability in err.value.details()
         assert rich_details(err.value)["ErrorInfo"].metadata["capability"]
-    stream = alarm_pb2_grpc.AlarmServiceStub(served.channel).SubscribeAlarms(alarm_pb2.SubscribeAlarmsRequest())
+    stream = snapshot_pb2_grpc.SnapshotServiceStub(served.channel).WatchSnapshots(snapshot_pb2.WatchSnapshotsRequest())
     with pytest.raises(grpc.aio.AioRpcError) as err:
         async for _ in stream:
             pass
