@@ -258,7 +258,7 @@ def embedding_drift(name: str, ep: EmbeddingPane, baseline: Baseline, *, permuta
     n_fin = ep.count - ep.nonfinite_rows
     if n_fin > 0:
         cen = ep.total / n_fin
-        cos = kernel_bridge.centroid_cosine(torch.as_tensor(cen)[None], torch.as_tensor(eb.centroid)[None])
+        cos = kernel_bridge.centroid_cosine(to_tensor(cen)[None], to_tensor(eb.centroid)[None])
     else:
         cos = float("nan")
     cthr = None if t_cos is None else tuple(a[0] for a in t_cos.at(n_fin, eb.row_count))

@@ -1,0 +1,172 @@
+"""Mergeable sketches: moments, bottom-k reservoirs, latency sketch, binning, concept-drift detectors."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from driftd.server.domain import binning
+from driftd.server.domain.concept_drift import Cusum, PageHinkley
+from driftd.server.domain.latency_sketch import LatencySketch
+from driftd.server.domain.moments import Moments
+from driftd.server.domain.reservoir import RowReservoir, row_keys
+
+floats = st.one_of(st.floats(min_value=-1e6, max_value=1e6), st.sampled_from([np.nan, np.inf, -np.inf]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(floats, min_size=0, max_size=60), st.lists(st.integers(0, 60), max_size=4))
+def test_moments_any_split_equal_numpy(values, cuts):
+    x = np.array(values, dtype=np.float64).reshape(-1, 1)
+    bounds = sorted({0, len(x), *[min(c, len(x)) for c in cuts]})
+    parts = []
+    for a, b in zip(bounds, bounds[1:]):
+        m = Moments(1)
+        m.update(x[a:b])
+        parts.append(m)
+    merged = Moments(1)
+    for p in parts:
+        merged = merged.merge(p)
+    fin = x[np.isfinite(x)]
+    assert merged.count[0] == len(fin)
+    if len(fin):
+        assert merged.mean[0] == pytest.approx(fin.mean(), rel=1e-9, abs=1e-6)
+        assert merged.min[0] == fin.min() and merged.max[0] == fin.max()
+    if len(fin) > 1:
+        assert merged.variance()[0] == pytest.approx(fin.var(ddof=1), rel=1e-7, abs=1e-3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 300), st.integers(1, 50), st.lists(st.integers(0, 300), max_size=5), st.integers(0, 2**32))
+def test_reservoir_is_split_invariant(n, k, cuts, seed):
+    x = np.arange(n, dtype=np.float64)[:, None]
+    one = RowReservoir(k)
+    one.update({"x": x}, row_keys(seed, 3, 0, n))
+    many = RowReservoir(k)
+    bounds = sorted({0, n, *[min(c, n) for c in cuts]})
+    for a, b in zip(bounds, bounds[1:]):
+        many.update({"x": x[a:b]}, row_keys(seed, 3, a, b - a))
+    assert np.array_equal(one.get()["x"], many.get()["x"])
+    assert len(one) == min(n, k) and one.rows_seen == many.rows_seen == n
+
+
+def test_reservoir_merge_weights_panes_by_size():
+    # pane A has 9x the rows of pane B: a merged sample must hold ~90 % rows of A
+    rng_total = 0
+    for trial in range(30):
+        a, b = RowReservoir(200), RowReservoir(200)
+        a.update({"src": np.zeros((9000, 1))}, row_keys(trial, 1, 0, 9000))
+        b.update({"src": np.ones((1000, 1))}, row_keys(trial, 2, 0, 1000))
+        m = a.merge(b)
+        assert len(m) == 200 and m.rows_seen == 10_000
+        rng_total += m.get()["src"].sum()
+    share_b = rng_total / (30 * 200)
+    assert abs(share_b - 0.1) < 0.02  # binomial sd over 6000 draws ≈ 0.004
+
+
+def test_reservoir_inclusion_is_uniform():
+    hits = np.zeros(100)
+    for seed in range(400):
+        r = RowReservoir(10)
+        r.update({"i": np.arange(100)[:, None]}, row_keys(seed, 0, 0, 100))
+        hits[r.get()["i"].ravel()] += 1
+    # each row expected in 400 * 10 / 100 = 40 samples; chi-square goodness of fit
+    from scipy import stats
+    assert stats.chisquare(hits).pvalue > 0.001
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.floats(min_value=0.01, max_value=1e6), min_size=1, max_size=200),
+       st.sampled_from([0.5, 0.9, 0.95, 0.99, 0.0, 1.0]))
+def test_latency_sketch_relative_error(values, q):
+    s = LatencySketch(relative_error=0.01)
+    half = len(values) // 2
+    s1, s2 = LatencySketch(0.01), LatencySketch(0.01)
+    s1.update(np.array(values[:half]))
+    s2.update(np.array(values[half:]))
+    s.update(np.array(values))
+    truth = np.quantile(np.array(values), q, method="lower")
+    for sk in (s, s1.merge(s2)):
+        assert abs(sk.quantile(q) - truth) <= 0.01 * truth * (1 + 1e-9)
+    assert np.array_equal(s.counts, s1.merge(s2).counts)
+
+
+def test_latency_sketch_invalid_and_tiny_values():
+    s = LatencySketch()
+    s.update(np.array([np.nan, -1.0, 0.0, 1e-6, 5.0]))
+    assert s.invalid_count == 2 and s.count == 3 and s.quantile(0.0) == 0.0
+    assert math.isnan(LatencySketch().quantile(0.5))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.one_of(st.floats(min_value=-100, max_value=100, width=32), st.sampled_from([np.nan, np.inf, -np.inf])),
+                min_size=1, max_size=80),
+       st.lists(st.floats(min_value=-100, max_value=100, width=32), min_size=1, max_size=12))
+def test_bin_counts_match_searchsorted(values, ref):
+    x = np.array(values, dtype=np.float32)[:, None]
+    edges, n_edges = binning.quantile_edges(np.array(ref)[:, None], bins=10)
+    counts, nan = binning.bin_counts(x, edges)
+    e = edges[0, : n_edges[0]]
+    xv = x[:, 0].astype(np.float64)
+    xv = xv[~np.isnan(xv)]
+    pos = np.searchsorted(e, xv, side="right")
+    expected = np.bincount(pos, minlength=len(e) + 1)
+    got = counts[0][binning.valid_bins(n_edges, edges.shape[1])[0]]
+    assert np.array_equal(got, expected)
+    assert nan[0] == np.isnan(x).sum()
+    pos2 = binning.bin_positions(x, edges, n_edges)
+    assert np.array_equal(np.bincount(pos2[pos2 >= 0], minlength=edges.shape[1] + 1), counts[0])
+
+
+def test_quantile_edges_deciles_and_ties():
+    x = np.arange(1001, dtype=np.float64)[:, None]
+    edges, n = binning.quantile_edges(x, bins=10)
+    assert n[0] == 9 and np.allclose(edges[0], np.quantile(x[:, 0], np.arange(1, 10) / 10))
+    tied = np.concatenate([np.zeros(700), np.arange(300.0)])[:, None]  # 70 % zeros
+    edges, n = binning.quantile_edges(tied, bins=10)
+    assert n[0] == len(np.unique(edges[0][np.isfinite(edges[0])])) and edges[0][0] == 0.0
+    counts, _ = binning.bin_counts(tied, edges)
+    assert counts[0][1] >= 700  # the tied mass sits in the bin that starts at 0
+    const, n = binning.quantile_edges(np.full((50, 1), 3.0), bins=10)
+    assert n[0] == 1 and const[0][0] == 3.0
+
+
+def _cusum_loop(x, mu0, k):
+    s = 0.0
+    for v in x:
+        s = max(0.0, s + v - mu0 - k)
+    return s
+
+
+def _ph_loop(x, delta):
+    n = tot = m = mmin = 0.0
+    for v in x:
+        n += 1
+        tot += v
+        m += v - tot / n - delta
+        mmin = min(mmin, m)
+    return m - mmin
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 1), max_size=300), st.lists(st.integers(0, 300), max_size=4))
+def test_cusum_and_page_hinkley_equal_loops_for_any_split(xs, cuts):
+    x = np.array(xs, dtype=float)
+    c, ph = Cusum(mu0=0.2), PageHinkley()
+    bounds = sorted({0, len(x), *[min(v, len(x)) for v in cuts]})
+    for a, b in zip(bounds, bounds[1:]):
+        c.update(x[a:b])
+        ph.update(x[a:b])
+    assert c.statistic == pytest.approx(_cusum_loop(x, 0.2, 0.05), abs=1e-9)
+    assert ph.statistic == pytest.approx(_ph_loop(x, 0.005), abs=1e-9)
+
+
+def test_cusum_warmup_estimates_mu0_and_detects_a_rise():
+    rng = np.random.default_rng(0)
+    c = Cusum()
+    c.update((rng.uniform(size=5000) < 0.1).astype(float))
+    assert c.mu0 == pytest.approx(0.1, abs=0.05) and not c.get()["detected"]
+    c.update((rng.uniform(size=3000) < 0.3).astype(float))
+    assert c.get()["detected"]
