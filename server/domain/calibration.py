@@ -74,10 +74,10 @@ def calibrate_columns(x: np.ndarray, positions: np.ndarray, valid: np.ndarray, *
 
 def calibrate_categorical(positions: np.ndarray, valid: np.ndarray, *, shards: int, rounds: int,
                           rng: np.random.Generator) -> dict[str, Threshold]:
-    """Thresholds of chi2 / psi / js for categorical columns (`positions` [n, F], -1 = missing)."""
+    """Thresholds of chi2 / psi / kl / js for categorical columns (`positions` [n, F], -1 = missing)."""
     n, n_cols = positions.shape
     nb = valid.shape[1]
-    vals: dict[str, list[np.ndarray]] = {s: [] for s in ("chi2", "psi", "js")}
+    vals: dict[str, list[np.ndarray]] = {s: [] for s in ("chi2", "psi", "kl", "js")}
     for perm, take in _shard_rounds(n, shards, rounds, rng):
         n_shards = perm.shape[0]
         sub = positions[perm].astype(np.int64)
@@ -88,6 +88,7 @@ def calibrate_categorical(positions: np.ndarray, valid: np.ndarray, *, shards: i
         ns, nc = counts.sum(-1), comp.sum(-1)
         v = np.broadcast_to(valid, counts.shape)
         vals["psi"].append((stats_numeric.psi(comp, counts, v) / scale_factor("inv_n", ns, nc))[:take])
+        vals["kl"].append((stats_numeric.kl(comp, counts, v) / scale_factor("inv_n", ns, nc))[:take])
         vals["js"].append((stats_numeric.js(comp, counts, v) / scale_factor("inv_n", ns, nc))[:take])
         chi = np.array([[stats_categorical.chi2_2xk(comp[s, f][valid[f]], counts[s, f][valid[f]]).statistic
                          for f in range(n_cols)] for s in range(take)])

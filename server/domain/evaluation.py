@@ -199,7 +199,8 @@ def categorical_drift(counts: np.ndarray, missing: np.ndarray, baseline: Baselin
     th = lambda s: baseline.threshold(f"categorical.{s}")  # noqa: E731
     psi = stats_numeric.psi(base.counts, counts, valid)
     js = stats_numeric.js(base.counts, counts, valid)
-    tp, tj, tc = th("psi").at(n, m), th("js").at(n, m), th("chi2").at(n, m)
+    kl = stats_numeric.kl(base.counts, counts, valid)
+    tp, tj, tc, tk = th("psi").at(n, m), th("js").at(n, m), th("chi2").at(n, m), th("kl").at(n, m)
     res = []
     for f, name in enumerate(base.names):
         v = valid[f]
@@ -217,6 +218,7 @@ def categorical_drift(counts: np.ndarray, missing: np.ndarray, baseline: Baselin
                           min_samples=min_samples),
             "psi": _stat(psi[f], n[f], m[f], (tp[0][f], tp[1][f]), effect=psi[f], min_samples=min_samples),
             "js": _stat(js[f], n[f], m[f], (tj[0][f], tj[1][f]), effect=js[f], min_samples=min_samples),
+            "kl": _stat(kl[f], n[f], m[f], (tk[0][f], tk[1][f]), effect=kl[f], min_samples=min_samples),
             "unseen_rate": _stat(u_rate, rows, base.row_count, (uw, uc), effect=u_rate, min_samples=min_samples),
             "missing_rate": _stat(r_miss, rows, base.row_count, (mw, mc), effect=r_miss - p_miss, min_samples=min_samples),
         }
@@ -230,7 +232,7 @@ def categorical_drift(counts: np.ndarray, missing: np.ndarray, baseline: Baselin
                                 share=_f(cur_share[c]), baseline_share=_f(ref_share[c]))
                   for c in sorted(order.tolist()) if cur_share[c] > 0 or ref_share[c] > 0]
         res.append(CategoricalFeatureDrift(feature=name, sample_count=int(n[f]), baseline_sample_count=int(m[f]), chi2=d["chi2"],
-                                           psi=d["psi"], js=d["js"], unseen_rate=d["unseen_rate"],
+                                           psi=d["psi"], js=d["js"], kl=d["kl"], unseen_rate=d["unseen_rate"],
                                            missing_rate=d["missing_rate"], shares=shares, verdict=verdict, reasons=reasons))
     return res
 

@@ -104,6 +104,7 @@ class CategoricalFeatureDrift:
     chi2: StatisticValue
     psi: StatisticValue
     js: StatisticValue
+    kl: StatisticValue
     unseen_rate: StatisticValue
     missing_rate: StatisticValue
     shares: list[CategoryShare]
