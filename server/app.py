@@ -1,31 +1,39 @@
-"""The single assembly point: store, servicers, health, reflection, metrics -> a running server.
+"""The single assembly point: store, runtimes, servicers, health, reflection, metrics -> a server.
 
     server, port = await build_server(settings)   # port 0 binds any free port (tests)
     await server.start()
     ...
-    await server.drain_and_stop()                  # SIGTERM path: NOT_SERVING, streams end, store flushed
+    await server.drain_and_stop()                  # SIGTERM path: NOT_SERVING, streams end, queues applied, store flushed
 """
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from driftd.server.config import Settings
 from driftd.server.logs import get_logger
 from driftd.server.metrics import ServiceMetrics
+from driftd.server.service import engine_adapter
 from driftd.server.service.alarm_hub import AlarmHub
 from driftd.server.service.alarm_manager import AlarmManager
+from driftd.server.service.runtime import MonitorRuntime
+from driftd.server.service.runtimes import Runtimes
 from driftd.server.store.sqlite import SqliteStore
 from driftd.server.transport.alarms import AlarmServicer
+from driftd.server.transport.baselines import BaselineServicer
+from driftd.server.transport.ingest import IngestServicer
 from driftd.server.transport.interceptors import GuardInterceptor
 from driftd.server.transport.lifecycle import Lifecycle
 from driftd.server.transport.monitors import MonitorServicer
-from driftd.server.transport.pending import PENDING_CAPABILITIES, add_pending_servicers
-from driftd.v1 import alarm_pb2_grpc, monitor_pb2_grpc
+from driftd.server.transport.snapshots import SnapshotServicer
+from driftd.v1 import alarm_pb2_grpc, baseline_pb2_grpc, ingest_pb2_grpc, monitor_pb2_grpc, snapshot_pb2_grpc
 
 log = get_logger("driftd.app")
 VERSION = "0.1.0"
@@ -47,8 +55,10 @@ class DriftdServer:
     store: SqliteStore
     lifecycle: Lifecycle
     metrics: ServiceMetrics
+    runtimes: Runtimes
     alarm_hub: AlarmHub
     alarm_manager: AlarmManager
+    executor: ThreadPoolExecutor
     metrics_port: int | None = None
     _metrics_httpd: object | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
@@ -62,7 +72,8 @@ class DriftdServer:
 
     async def drain_and_stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING, open streams end with UNAVAILABLE("draining"), in-flight unary calls
-        get `grace` seconds, then the store is flushed and closed. Idempotent."""
+        get `grace` seconds, every acknowledged batch still queued is applied, then the store is
+        flushed and closed. Idempotent."""
         if self._stopped.is_set():
             return
         grace = self.settings.grace_period_s if grace is None else grace
@@ -70,15 +81,14 @@ class DriftdServer:
         self.metrics.draining.set(1)
         await self.lifecycle.drain()
         await self.grpc_server.stop(grace)
+        await self.runtimes.close_all()
         if self._metrics_httpd is not None:
             self._metrics_httpd.shutdown()
             self._metrics_httpd.server_close()
+        self.executor.shutdown(wait=True)
         await asyncio.to_thread(self.store.close)
         self._stopped.set()
         log.info("stopped")
-
-    async def wait_stopped(self) -> None:
-        await self._stopped.wait()
 
 
 def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
@@ -99,6 +109,21 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
     metrics = ServiceMetrics()
     metrics.build_info.info({"version": VERSION, "protocol": "driftd.v1"})
     metrics.monitors.set_function(store.count_monitors)
+    # Torch work (window updates, evaluations, baseline builds) runs here, never on the event loop.
+    executor = ThreadPoolExecutor(max_workers=settings.engine_threads, thread_name_prefix="driftd-engine")
+    alarm_hub = AlarmHub(store, retention=settings.alarm_event_retention)
+    alarm_manager = AlarmManager(store, alarm_hub)
+
+    async def on_snapshot(runtime: MonitorRuntime, snapshot: dict) -> None:
+        now = datetime.fromtimestamp(snapshot["evaluate_time"], tz=timezone.utc)
+        name = f"monitors/{runtime.monitor_id}/snapshots/{snapshot['snapshot_id']}"
+        await alarm_manager.on_snapshot(runtime.monitor, engine_adapter.metric_frame(snapshot), int(snapshot["row_count"]), now, name)
+
+    runtimes = Runtimes(store, executor, snapshot_retention=settings.snapshot_retention, on_snapshot=on_snapshot)
+
+    async def monitor_deleted(monitor_id: str) -> None:
+        await runtimes.invalidate(monitor_id)
+        alarm_manager.forget(monitor_id)
 
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
@@ -106,13 +131,12 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
         ("grpc.so_reuseport", 0),
     ]
     server = grpc.aio.server(interceptors=[GuardInterceptor(lifecycle, settings.auth_tokens)], options=options)
-    alarm_hub = AlarmHub(store, retention=settings.alarm_event_retention)
-    alarm_manager = AlarmManager(store, alarm_hub)
-    monitor_pb2_grpc.add_MonitorServiceServicer_to_server(MonitorServicer(store), server)
+    monitor_pb2_grpc.add_MonitorServiceServicer_to_server(
+        MonitorServicer(store, on_changed=runtimes.monitor_changed, on_deleted=monitor_deleted), server)
+    baseline_pb2_grpc.add_BaselineServiceServicer_to_server(BaselineServicer(store, runtimes, executor, runtimes.invalidate), server)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(runtimes, lifecycle, settings.max_batch_bytes), server)
+    snapshot_pb2_grpc.add_SnapshotServiceServicer_to_server(SnapshotServicer(store, runtimes, lifecycle), server)
     alarm_pb2_grpc.add_AlarmServiceServicer_to_server(AlarmServicer(store, alarm_hub, alarm_manager, lifecycle), server)
-    add_pending_servicers(server, [s for s in DRIFTD_SERVICES if s in PENDING_CAPABILITIES])
-    from grpc_health.v1 import health_pb2, health_pb2_grpc
-
     health_pb2_grpc.add_HealthServicer_to_server(lifecycle.health, server)
     reflection.enable_server_reflection([*DRIFTD_SERVICES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                                          reflection.SERVICE_NAME], server)
@@ -121,4 +145,4 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
     port = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"could not bind gRPC address {address}")
-    return DriftdServer(settings, server, port, store, lifecycle, metrics, alarm_hub, alarm_manager), port
+    return DriftdServer(settings, server, port, store, lifecycle, metrics, runtimes, alarm_hub, alarm_manager, executor), port

@@ -7,7 +7,9 @@ DRIFTD_CONFIG_FILE), then `DRIFTD_*` environment variables, then command-line fl
 | host | DRIFTD_HOST | 127.0.0.1 (use 0.0.0.0 / [::] to serve other machines) |
 | grpc_port | DRIFTD_GRPC_PORT | 50051 (0 = any free port) |
 | metrics_port | DRIFTD_METRICS_PORT | 9464 (0 = any free port, -1 = off) |
-| max_message_mb | DRIFTD_MAX_MESSAGE_MB | 64 |
+| max_message_mb | DRIFTD_MAX_MESSAGE_MB | 64 (gRPC message limit) |
+| max_batch_mb | DRIFTD_MAX_BATCH_MB | 32 (larger batches are refused per batch) |
+| engine_threads | DRIFTD_ENGINE_THREADS | 2 |
 | grace_period_s | DRIFTD_GRACE_PERIOD_S | 10 |
 | auth_tokens | DRIFTD_AUTH_TOKENS | empty = no auth; comma-separated bearer tokens |
 | tls_cert_file / tls_key_file / tls_client_ca_file | DRIFTD_TLS_* | empty = plaintext; client CA = mTLS |
@@ -49,6 +51,11 @@ class Settings(BaseSettings):
     # per-message cost, and an embedding batch easily exceeds 4 MiB. Bigger messages are refused
     # with RESOURCE_EXHAUSTED before any decoding.
     max_message_mb: int = Field(64, ge=1, le=1024)
+    # Largest single batch accepted (bigger ones are refused per batch with INVALID_ARGUMENT, the
+    # stream stays open); must stay below max_message_mb, past which gRPC itself ends the call.
+    max_batch_mb: int = Field(32, ge=1, le=1024)
+    # Threads for torch work (window updates, evaluations, baseline builds).
+    engine_threads: int = Field(2, ge=1, le=64)
     grace_period_s: float = Field(10.0, ge=0.0, le=600.0)
     auth_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tls_cert_file: Path | None = None
@@ -83,6 +90,10 @@ class Settings(BaseSettings):
     @property
     def max_message_bytes(self) -> int:
         return self.max_message_mb * 1024 * 1024
+
+    @property
+    def max_batch_bytes(self) -> int:
+        return min(self.max_batch_mb, self.max_message_mb) * 1024 * 1024
 
     @property
     def tls_enabled(self) -> bool:

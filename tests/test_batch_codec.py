@@ -32,11 +32,12 @@ def good(n=3) -> ingest_pb2.Batch:
     return b
 
 
-def test_good_batch_decodes_to_float32_and_int64():
+def test_good_batch_decodes_to_zero_copy_views():
     out = decode_batch(good(), SCHEMA)
-    assert out.rows == 3
-    assert out.numeric.dtype == np.float32 and out.categorical.dtype == np.int64
-    assert out.embeddings["text"].dtype == np.float32 and out.scores.dtype == np.float32
+    assert out.n_rows == 3
+    assert out.numeric.dtype == np.float32 and out.categorical.dtype == np.int32
+    assert out.embeddings["text"].dtype == np.float16 and out.scores.dtype == np.float64
+    assert not out.numeric.flags.owndata
     assert out.request_ids == ["r0", "r1", "r2"]
 
 
@@ -50,7 +51,7 @@ def test_bfloat16_is_widened_exactly():
     values = torch.tensor([[1.5, -2.25], [3.0, float("nan")]], dtype=torch.bfloat16)
     b = ingest_pb2.Batch(monitor="monitors/m")
     b.numeric.CopyFrom(tensor_pb2.Tensor(dtype=tensor_pb2.DATA_TYPE_BFLOAT16, shape=[2, 2], data=values.view(torch.int16).numpy().tobytes()))
-    out = decode_batch(b, SCHEMA)
+    out = decode_batch(b, Schema(numeric=SCHEMA.numeric))
     np.testing.assert_array_equal(out.numeric, values.float().numpy())
 
 
@@ -70,10 +71,18 @@ CASES = {
     "wrong dim": (lambda b: b.embeddings["text"].CopyFrom(encode_tensor(np.zeros((3, 5), np.float32))), 'batch.embeddings["text"].shape'),
     "float categorical": (lambda b: b.categorical.CopyFrom(encode_tensor(np.zeros((3, 1), np.float32))), "batch.categorical.dtype"),
     "ids count": (lambda b: b.request_ids.append("extra"), "batch.request_ids"),
-    "empty": (lambda b: [b.ClearField(f) for f in ("numeric", "categorical", "embeddings", "scores", "latency_ms", "status_codes")], "batch"),
-    "zero rows": (lambda b: ([b.ClearField(f) for f in ("categorical", "embeddings", "scores", "latency_ms", "status_codes", "request_ids")],
-                             b.numeric.CopyFrom(encode_tensor(np.zeros((0, 2), np.float32)))), "batch.numeric.shape"),
+    "missing group": (lambda b: b.ClearField("scores"), "batch.scores"),
+    "missing block": (lambda b: b.ClearField("embeddings"), 'batch.embeddings["text"]'),
+    "latency rank": (lambda b: b.latency_ms.CopyFrom(encode_tensor(np.zeros((3, 1), np.float32))), "batch.latency_ms.shape"),
 }
+
+
+def test_zero_rows_is_refused():
+    schema = Schema(numeric=(NumericFeature("a"), NumericFeature("b")))
+    b = ingest_pb2.Batch()
+    b.numeric.CopyFrom(encode_tensor(np.zeros((0, 2), np.float32)))
+    with pytest.raises(InvalidArgument, match="no rows"):
+        decode_batch(b, schema)
 
 
 @pytest.mark.parametrize("case", list(CASES))

@@ -14,23 +14,29 @@ from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol
 
 from driftd.server.domain.errors import ResourceExhausted
 from driftd.server.domain.monitor import Monitor
-from driftd.server.domain.rows import RowBatch
+from driftd.server.domain.batch import Batch, concat_batches
 from driftd.server.logs import get_logger
 from driftd.server.service.dedupe import SequenceDedupe
 
 log = get_logger("driftd.runtime")
 
 
+def _coalesce_key(b: Batch) -> tuple:
+    return (b.latency_ms is None, b.status_codes is None, b.request_ids is None, b.event_time, tuple(sorted(b.embeddings)))
+
+
 class WindowEngine(Protocol):
     """What the runtime needs from the drift engine (see service/engine_adapter.py)."""
 
-    def update(self, batch: RowBatch, now: datetime) -> None: ...
+    def update(self, batch: Batch, now: float) -> None: ...
 
-    def evaluate(self, now: datetime) -> dict[str, Any]: ...
+    def evaluate(self, now: float) -> dict[str, Any]: ...
+
+    def write_labels(self, request_ids: list[str], labels: Any, now: float) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,14 @@ class QueueLimits:
 
 @dataclass
 class _Evaluate:
+    now: datetime
+    done: asyncio.Future
+
+
+@dataclass
+class _Labels:
+    request_ids: list[str]
+    labels: Any
     now: datetime
     done: asyncio.Future
 
@@ -66,16 +80,18 @@ class Offer:
 class MonitorRuntime:
     def __init__(self, monitor: Monitor, baseline_id: str, window: WindowEngine, executor: Executor,
                  persist_snapshot: Callable[[str, datetime, bytes], int], limits: QueueLimits = QueueLimits(),
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 on_snapshot: Callable[["MonitorRuntime", dict[str, Any]], Awaitable[None]] | None = None) -> None:
         self.monitor = monitor
         self.monitor_id = monitor.monitor_id
         self.baseline_id = baseline_id
         self._window = window
         self._executor = executor
         self._persist = persist_snapshot
+        self._on_snapshot = on_snapshot
         self._limits = limits
         self._clock = clock
-        self._queue: deque[RowBatch | _Evaluate] = deque()
+        self._queue: deque[Batch | _Evaluate] = deque()
         self._queued_rows = 0
         self._wake = asyncio.Event()
         self._dedupe = SequenceDedupe()
@@ -87,13 +103,14 @@ class MonitorRuntime:
 
     # -- ingest (called on the event loop; O(1), no torch) ---------------------------------------
 
-    def offer(self, producer_id: str, sequence: int, batch: RowBatch) -> Offer:
+    def offer(self, producer_id: str, sequence: int, batch: Batch) -> Offer:
         """Queue a validated batch. Duplicate -> not queued, not counted. Full queue ->
         ResourceExhausted with a retry delay, nothing changed."""
         if self._dedupe.is_duplicate(producer_id, sequence):
             self.counters.duplicate_batches += 1
             return Offer(duplicate=True, queue_depth=len(self._queue))
-        if len(self._queue) >= self._limits.max_batches or self._queued_rows + batch.rows > self._limits.max_rows:
+        rows = batch.n_rows
+        if len(self._queue) >= self._limits.max_batches or self._queued_rows + rows > self._limits.max_rows:
             self.counters.refused_batches += 1
             raise ResourceExhausted(
                 f"ingest queue of monitors/{self.monitor_id} is full ({len(self._queue)} batches, {self._queued_rows} rows); "
@@ -102,8 +119,8 @@ class MonitorRuntime:
             )
         self._dedupe.claim(producer_id, sequence)
         self._queue.append(batch)
-        self._queued_rows += batch.rows
-        self.counters.accepted_rows += batch.rows
+        self._queued_rows += rows
+        self.counters.accepted_rows += rows
         self.counters.accepted_batches += 1
         self._wake.set()
         return Offer(duplicate=False, queue_depth=len(self._queue))
@@ -118,6 +135,13 @@ class MonitorRuntime:
         """Evaluate after every batch queued so far; persist and publish the snapshot."""
         done = asyncio.get_running_loop().create_future()
         self._queue.append(_Evaluate(now or self._clock(), done))
+        self._wake.set()
+        return await done
+
+    async def write_labels(self, request_ids: list[str], labels: Any) -> Any:
+        """Join delayed labels (through the queue, after every batch acknowledged before)."""
+        done = asyncio.get_running_loop().create_future()
+        self._queue.append(_Labels(request_ids, labels, self._clock(), done))
         self._wake.set()
         return await done
 
@@ -152,15 +176,26 @@ class MonitorRuntime:
                 await self._wake.wait()
                 continue
             head = self._queue[0]
+            if isinstance(head, _Labels):
+                self._queue.popleft()
+                try:
+                    joined = await loop.run_in_executor(self._executor, self._window.write_labels, head.request_ids, head.labels,
+                                                        head.now.timestamp())
+                    head.done.set_result(joined)
+                except Exception as exc:  # noqa: BLE001 - reported to the caller
+                    head.done.set_exception(exc)
+                continue
             if isinstance(head, _Evaluate):
                 self._queue.popleft()
                 try:
-                    snapshot = await loop.run_in_executor(self._executor, self._window.evaluate, head.now)
+                    snapshot = await loop.run_in_executor(self._executor, self._window.evaluate, head.now.timestamp())
                     snapshot = {**snapshot, "baseline": self.baseline_id}
                     payload = json.dumps(snapshot).encode()
                     snapshot_id = await asyncio.to_thread(self._persist, self.monitor_id, head.now, payload)
                     snapshot = {**snapshot, "snapshot_id": snapshot_id}
                     self._publish(snapshot)
+                    if self._on_snapshot is not None:
+                        await self._on_snapshot(self, snapshot)
                     if not head.done.done():
                         head.done.set_result(snapshot)
                 except Exception as exc:  # noqa: BLE001 - reported to the caller and the log
@@ -168,21 +203,30 @@ class MonitorRuntime:
                     if not head.done.done():
                         head.done.set_exception(exc)
                 continue
-            batches: list[RowBatch] = []
-            rows = 0
-            while self._queue and isinstance(self._queue[0], RowBatch) and (not batches or rows + self._queue[0].rows <= self._limits.max_coalesce_rows):
-                b = self._queue.popleft()
-                batches.append(b)
-                rows += b.rows
-            coalesced = RowBatch.concat(batches)
+            batches = self._take_coalescible()
+            rows = sum(b.n_rows for b in batches)
             try:
-                await loop.run_in_executor(self._executor, self._window.update, coalesced, self._clock())
+                merged = concat_batches(batches) if len(batches) > 1 else batches[0]
+                await loop.run_in_executor(self._executor, self._window.update, merged, self._clock().timestamp())
                 self.counters.applied_rows += rows
             except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker; counted and logged
                 self.counters.failed_rows += rows
                 log.error("update_failed", monitor=self.monitor_id, rows=rows, exc_info=exc)
             finally:
                 self._queued_rows -= rows
+
+    def _take_coalescible(self) -> list[Batch]:
+        """Pop the longest run of queued batches that one engine update can take: same optional
+        groups and event time (so every row lands in the pane it belongs to), up to max_coalesce_rows."""
+        first = self._queue.popleft()
+        run, rows = [first], first.n_rows
+        key = _coalesce_key(first)
+        while (self._queue and isinstance(self._queue[0], Batch) and _coalesce_key(self._queue[0]) == key
+               and rows + self._queue[0].n_rows <= self._limits.max_coalesce_rows):
+            nxt = self._queue.popleft()
+            run.append(nxt)
+            rows += nxt.n_rows
+        return run
 
     async def _evaluation_loop(self) -> None:
         interval = self.monitor.spec.window.effective_evaluation_interval

@@ -45,8 +45,10 @@ def page_size(value: int, field: str = "page_size") -> int:
 
 
 class MonitorServicer(monitor_pb2_grpc.MonitorServiceServicer):
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqliteStore, on_changed=None, on_deleted=None) -> None:
         self._store = store
+        self._on_changed = on_changed  # async (Monitor) -> None
+        self._on_deleted = on_deleted  # async (monitor_id) -> None
 
     @grpc_errors
     async def CreateMonitor(self, request, context):
@@ -90,10 +92,14 @@ class MonitorServicer(monitor_pb2_grpc.MonitorServiceServicer):
         check_update(current, new_spec)
         monitor = await asyncio.to_thread(self._store.update_monitor, monitor_id, new_spec,
                                           request.monitor.etag or current.etag)
+        if self._on_changed is not None:
+            await self._on_changed(monitor)
         return monitor_pb2.UpdateMonitorResponse(monitor=monitor_to_proto(monitor))
 
     @grpc_errors
     async def DeleteMonitor(self, request, context):
         monitor_id = parse_monitor_name(request.name, "name")
         await asyncio.to_thread(self._store.delete_monitor, monitor_id)
+        if self._on_deleted is not None:
+            await self._on_deleted(monitor_id)
         return monitor_pb2.DeleteMonitorResponse()

@@ -8,7 +8,7 @@ from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from driftd.v1 import alarm_pb2, alarm_pb2_grpc, ingest_pb2, ingest_pb2_grpc, monitor_pb2 as m, monitor_pb2_grpc, snapshot_pb2, snapshot_pb2_grpc
+from driftd.v1 import monitor_pb2 as m, monitor_pb2_grpc
 
 from support import rich_details, start_served, stop_served, violated_fields
 
@@ -211,24 +211,6 @@ async def test_monitors_survive_restart(tmp_path):
         assert got == created
     finally:
         await stop_served(s2)
-
-
-async def test_pending_services_answer_unimplemented_naming_the_capability(served):
-    calls = [
-        (ingest_pb2_grpc.IngestServiceStub(served.channel).WriteBatch(ingest_pb2.WriteBatchRequest()), "streaming ingest"),
-        (snapshot_pb2_grpc.SnapshotServiceStub(served.channel).GetSnapshot(snapshot_pb2.GetSnapshotRequest()), "drift snapshots"),
-    ]
-    for call, capability in calls:
-        with pytest.raises(grpc.aio.AioRpcError) as err:
-            await call
-        assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-        assert capability in err.value.details()
-        assert rich_details(err.value)["ErrorInfo"].metadata["capability"]
-    stream = snapshot_pb2_grpc.SnapshotServiceStub(served.channel).WatchSnapshots(snapshot_pb2.WatchSnapshotsRequest())
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        async for _ in stream:
-            pass
-    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 async def test_bearer_token_auth(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from driftd.server.domain.errors import ResourceExhausted
 from driftd.server.domain.monitor import Monitor, MonitorSpec, WindowSpec
-from driftd.server.domain.rows import RowBatch
+from driftd.server.domain.batch import Batch
 from driftd.server.domain.schema import NumericFeature, Schema
 from driftd.server.service.runtime import MonitorRuntime, QueueLimits
 
@@ -24,11 +24,11 @@ class RecordingEngine:
         self.rows = 0
         self.delay = delay
 
-    def update(self, batch: RowBatch, now) -> None:
+    def update(self, batch: Batch, now) -> None:
         import time
 
         time.sleep(self.delay)
-        self.updates.append(batch.rows)
+        self.updates.append(batch.n_rows)
         self.rows += int(np.isfinite(batch.numeric).sum())
 
     def evaluate(self, now) -> dict:
@@ -49,8 +49,8 @@ def make_runtime(engine, limits=QueueLimits(), persisted=None):
     return rt
 
 
-def rows(n: int) -> RowBatch:
-    return RowBatch(rows=n, numeric=np.ones((n, 1), np.float32))
+def rows(n: int) -> Batch:
+    return Batch(numeric=np.ones((n, 1), np.float32))
 
 
 async def test_snapshot_sees_every_batch_acked_before_it_and_batches_coalesce():
@@ -109,7 +109,7 @@ async def test_close_applies_everything_queued():
 async def test_engine_failure_is_counted_and_worker_survives():
     class Flaky(RecordingEngine):
         def update(self, batch, now):
-            if batch.rows == 13:
+            if batch.n_rows == 13:
                 raise RuntimeError("boom")
             super().update(batch, now)
 

@@ -24,18 +24,24 @@ VERDICT_CRITICAL: Verdict
 VERDICT_INSUFFICIENT_DATA: Verdict
 
 class StatisticValue(_message.Message):
-    __slots__ = ("value", "p_value", "warning_threshold", "critical_threshold", "verdict")
+    __slots__ = ("value", "p_value", "warning_threshold", "critical_threshold", "verdict", "sample_size", "baseline_sample_size", "effect_size")
     VALUE_FIELD_NUMBER: _ClassVar[int]
     P_VALUE_FIELD_NUMBER: _ClassVar[int]
     WARNING_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     CRITICAL_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_SAMPLE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    EFFECT_SIZE_FIELD_NUMBER: _ClassVar[int]
     value: float
     p_value: float
     warning_threshold: float
     critical_threshold: float
     verdict: Verdict
-    def __init__(self, value: _Optional[float] = ..., p_value: _Optional[float] = ..., warning_threshold: _Optional[float] = ..., critical_threshold: _Optional[float] = ..., verdict: _Optional[_Union[Verdict, str]] = ...) -> None: ...
+    sample_size: int
+    baseline_sample_size: int
+    effect_size: float
+    def __init__(self, value: _Optional[float] = ..., p_value: _Optional[float] = ..., warning_threshold: _Optional[float] = ..., critical_threshold: _Optional[float] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., sample_size: _Optional[int] = ..., baseline_sample_size: _Optional[int] = ..., effect_size: _Optional[float] = ...) -> None: ...
 
 class NumericFeatureDrift(_message.Message):
     __slots__ = ("feature", "sample_count", "baseline_sample_count", "psi", "kl", "js", "ks", "w1", "w1_relative", "nan_rate", "out_of_range_rate", "outlier_rate", "mean", "std", "baseline_mean", "baseline_std", "bucket_counts", "verdict", "reasons")
@@ -67,9 +73,9 @@ class NumericFeatureDrift(_message.Message):
     ks: StatisticValue
     w1: StatisticValue
     w1_relative: float
-    nan_rate: float
-    out_of_range_rate: float
-    outlier_rate: float
+    nan_rate: StatisticValue
+    out_of_range_rate: StatisticValue
+    outlier_rate: StatisticValue
     mean: float
     std: float
     baseline_mean: float
@@ -77,7 +83,7 @@ class NumericFeatureDrift(_message.Message):
     bucket_counts: _containers.RepeatedScalarFieldContainer[int]
     verdict: Verdict
     reasons: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, feature: _Optional[str] = ..., sample_count: _Optional[int] = ..., baseline_sample_count: _Optional[int] = ..., psi: _Optional[_Union[StatisticValue, _Mapping]] = ..., kl: _Optional[_Union[StatisticValue, _Mapping]] = ..., js: _Optional[_Union[StatisticValue, _Mapping]] = ..., ks: _Optional[_Union[StatisticValue, _Mapping]] = ..., w1: _Optional[_Union[StatisticValue, _Mapping]] = ..., w1_relative: _Optional[float] = ..., nan_rate: _Optional[float] = ..., out_of_range_rate: _Optional[float] = ..., outlier_rate: _Optional[float] = ..., mean: _Optional[float] = ..., std: _Optional[float] = ..., baseline_mean: _Optional[float] = ..., baseline_std: _Optional[float] = ..., bucket_counts: _Optional[_Iterable[int]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, feature: _Optional[str] = ..., sample_count: _Optional[int] = ..., baseline_sample_count: _Optional[int] = ..., psi: _Optional[_Union[StatisticValue, _Mapping]] = ..., kl: _Optional[_Union[StatisticValue, _Mapping]] = ..., js: _Optional[_Union[StatisticValue, _Mapping]] = ..., ks: _Optional[_Union[StatisticValue, _Mapping]] = ..., w1: _Optional[_Union[StatisticValue, _Mapping]] = ..., w1_relative: _Optional[float] = ..., nan_rate: _Optional[_Union[StatisticValue, _Mapping]] = ..., out_of_range_rate: _Optional[_Union[StatisticValue, _Mapping]] = ..., outlier_rate: _Optional[_Union[StatisticValue, _Mapping]] = ..., mean: _Optional[float] = ..., std: _Optional[float] = ..., baseline_mean: _Optional[float] = ..., baseline_std: _Optional[float] = ..., bucket_counts: _Optional[_Iterable[int]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CategoryShare(_message.Message):
     __slots__ = ("code", "category", "share", "baseline_share")
@@ -110,22 +116,22 @@ class CategoricalFeatureDrift(_message.Message):
     chi2: StatisticValue
     psi: StatisticValue
     js: StatisticValue
-    unseen_rate: float
-    missing_rate: float
+    unseen_rate: StatisticValue
+    missing_rate: StatisticValue
     shares: _containers.RepeatedCompositeFieldContainer[CategoryShare]
     verdict: Verdict
     reasons: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, feature: _Optional[str] = ..., sample_count: _Optional[int] = ..., baseline_sample_count: _Optional[int] = ..., chi2: _Optional[_Union[StatisticValue, _Mapping]] = ..., psi: _Optional[_Union[StatisticValue, _Mapping]] = ..., js: _Optional[_Union[StatisticValue, _Mapping]] = ..., unseen_rate: _Optional[float] = ..., missing_rate: _Optional[float] = ..., shares: _Optional[_Iterable[_Union[CategoryShare, _Mapping]]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, feature: _Optional[str] = ..., sample_count: _Optional[int] = ..., baseline_sample_count: _Optional[int] = ..., chi2: _Optional[_Union[StatisticValue, _Mapping]] = ..., psi: _Optional[_Union[StatisticValue, _Mapping]] = ..., js: _Optional[_Union[StatisticValue, _Mapping]] = ..., unseen_rate: _Optional[_Union[StatisticValue, _Mapping]] = ..., missing_rate: _Optional[_Union[StatisticValue, _Mapping]] = ..., shares: _Optional[_Iterable[_Union[CategoryShare, _Mapping]]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EmbeddingDrift(_message.Message):
-    __slots__ = ("block", "sample_count", "baseline_sample_count", "mmd2_unbiased", "mmd2_biased", "bandwidths", "mmd2_unbiased_per_bandwidth", "permutations", "centroid_cosine_distance", "verdict", "reasons")
+    __slots__ = ("block", "sample_count", "baseline_sample_count", "mmd2_unbiased", "mmd2_biased", "bandwidths", "nonfinite_rows", "permutations", "centroid_cosine_distance", "verdict", "reasons")
     BLOCK_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_COUNT_FIELD_NUMBER: _ClassVar[int]
     BASELINE_SAMPLE_COUNT_FIELD_NUMBER: _ClassVar[int]
     MMD2_UNBIASED_FIELD_NUMBER: _ClassVar[int]
     MMD2_BIASED_FIELD_NUMBER: _ClassVar[int]
     BANDWIDTHS_FIELD_NUMBER: _ClassVar[int]
-    MMD2_UNBIASED_PER_BANDWIDTH_FIELD_NUMBER: _ClassVar[int]
+    NONFINITE_ROWS_FIELD_NUMBER: _ClassVar[int]
     PERMUTATIONS_FIELD_NUMBER: _ClassVar[int]
     CENTROID_COSINE_DISTANCE_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
@@ -136,15 +142,15 @@ class EmbeddingDrift(_message.Message):
     mmd2_unbiased: StatisticValue
     mmd2_biased: float
     bandwidths: _containers.RepeatedScalarFieldContainer[float]
-    mmd2_unbiased_per_bandwidth: _containers.RepeatedScalarFieldContainer[float]
+    nonfinite_rows: int
     permutations: int
     centroid_cosine_distance: StatisticValue
     verdict: Verdict
     reasons: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, block: _Optional[str] = ..., sample_count: _Optional[int] = ..., baseline_sample_count: _Optional[int] = ..., mmd2_unbiased: _Optional[_Union[StatisticValue, _Mapping]] = ..., mmd2_biased: _Optional[float] = ..., bandwidths: _Optional[_Iterable[float]] = ..., mmd2_unbiased_per_bandwidth: _Optional[_Iterable[float]] = ..., permutations: _Optional[int] = ..., centroid_cosine_distance: _Optional[_Union[StatisticValue, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+    def __init__(self, block: _Optional[str] = ..., sample_count: _Optional[int] = ..., baseline_sample_count: _Optional[int] = ..., mmd2_unbiased: _Optional[_Union[StatisticValue, _Mapping]] = ..., mmd2_biased: _Optional[float] = ..., bandwidths: _Optional[_Iterable[float]] = ..., nonfinite_rows: _Optional[int] = ..., permutations: _Optional[int] = ..., centroid_cosine_distance: _Optional[_Union[StatisticValue, _Mapping]] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ScoreDrift(_message.Message):
-    __slots__ = ("output", "sample_count", "baseline_sample_count", "psi", "ks", "js", "positive_rate", "baseline_positive_rate", "mean", "baseline_mean", "verdict", "reasons")
+    __slots__ = ("output", "sample_count", "baseline_sample_count", "psi", "ks", "js", "positive_rate", "baseline_positive_rate", "mean", "baseline_mean", "verdict", "reasons", "positive_rate_delta")
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_COUNT_FIELD_NUMBER: _ClassVar[int]
     BASELINE_SAMPLE_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -157,6 +163,7 @@ class ScoreDrift(_message.Message):
     BASELINE_MEAN_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
+    POSITIVE_RATE_DELTA_FIELD_NUMBER: _ClassVar[int]
     output: str
     sample_count: int
     baseline_sample_count: int
@@ -169,10 +176,11 @@ class ScoreDrift(_message.Message):
     baseline_mean: float
     verdict: Verdict
     reasons: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, output: _Optional[str] = ..., sample_count: _Optional[int] = ..., baseline_sample_count: _Optional[int] = ..., psi: _Optional[_Union[StatisticValue, _Mapping]] = ..., ks: _Optional[_Union[StatisticValue, _Mapping]] = ..., js: _Optional[_Union[StatisticValue, _Mapping]] = ..., positive_rate: _Optional[float] = ..., baseline_positive_rate: _Optional[float] = ..., mean: _Optional[float] = ..., baseline_mean: _Optional[float] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+    positive_rate_delta: StatisticValue
+    def __init__(self, output: _Optional[str] = ..., sample_count: _Optional[int] = ..., baseline_sample_count: _Optional[int] = ..., psi: _Optional[_Union[StatisticValue, _Mapping]] = ..., ks: _Optional[_Union[StatisticValue, _Mapping]] = ..., js: _Optional[_Union[StatisticValue, _Mapping]] = ..., positive_rate: _Optional[float] = ..., baseline_positive_rate: _Optional[float] = ..., mean: _Optional[float] = ..., baseline_mean: _Optional[float] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., reasons: _Optional[_Iterable[str]] = ..., positive_rate_delta: _Optional[_Union[StatisticValue, _Mapping]] = ...) -> None: ...
 
 class LatencyStats(_message.Message):
-    __slots__ = ("sample_count", "p50_ms", "p95_ms", "p99_ms", "relative_error", "error_count", "error_rate")
+    __slots__ = ("sample_count", "p50_ms", "p95_ms", "p99_ms", "relative_error", "error_count", "error_rate", "status_count")
     SAMPLE_COUNT_FIELD_NUMBER: _ClassVar[int]
     P50_MS_FIELD_NUMBER: _ClassVar[int]
     P95_MS_FIELD_NUMBER: _ClassVar[int]
@@ -180,6 +188,7 @@ class LatencyStats(_message.Message):
     RELATIVE_ERROR_FIELD_NUMBER: _ClassVar[int]
     ERROR_COUNT_FIELD_NUMBER: _ClassVar[int]
     ERROR_RATE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_COUNT_FIELD_NUMBER: _ClassVar[int]
     sample_count: int
     p50_ms: float
     p95_ms: float
@@ -187,10 +196,11 @@ class LatencyStats(_message.Message):
     relative_error: float
     error_count: int
     error_rate: float
-    def __init__(self, sample_count: _Optional[int] = ..., p50_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ..., relative_error: _Optional[float] = ..., error_count: _Optional[int] = ..., error_rate: _Optional[float] = ...) -> None: ...
+    status_count: int
+    def __init__(self, sample_count: _Optional[int] = ..., p50_ms: _Optional[float] = ..., p95_ms: _Optional[float] = ..., p99_ms: _Optional[float] = ..., relative_error: _Optional[float] = ..., error_count: _Optional[int] = ..., error_rate: _Optional[float] = ..., status_count: _Optional[int] = ...) -> None: ...
 
 class LabelQuality(_message.Message):
-    __slots__ = ("labelled_count", "accuracy", "precision", "recall", "f1", "auroc", "brier", "ece", "label_delay_p50_s", "label_delay_max_s", "cusum_error", "page_hinkley", "concept_drift_detected")
+    __slots__ = ("labelled_count", "accuracy", "precision", "recall", "f1", "auroc", "brier", "ece", "label_delay_p50_s", "label_delay_max_s", "cusum_error", "page_hinkley", "concept_drift_detected", "cusum_threshold", "page_hinkley_threshold")
     LABELLED_COUNT_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_FIELD_NUMBER: _ClassVar[int]
     PRECISION_FIELD_NUMBER: _ClassVar[int]
@@ -204,6 +214,8 @@ class LabelQuality(_message.Message):
     CUSUM_ERROR_FIELD_NUMBER: _ClassVar[int]
     PAGE_HINKLEY_FIELD_NUMBER: _ClassVar[int]
     CONCEPT_DRIFT_DETECTED_FIELD_NUMBER: _ClassVar[int]
+    CUSUM_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    PAGE_HINKLEY_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
     labelled_count: int
     accuracy: float
     precision: float
@@ -217,10 +229,12 @@ class LabelQuality(_message.Message):
     cusum_error: float
     page_hinkley: float
     concept_drift_detected: bool
-    def __init__(self, labelled_count: _Optional[int] = ..., accuracy: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ..., f1: _Optional[float] = ..., auroc: _Optional[float] = ..., brier: _Optional[float] = ..., ece: _Optional[float] = ..., label_delay_p50_s: _Optional[float] = ..., label_delay_max_s: _Optional[float] = ..., cusum_error: _Optional[float] = ..., page_hinkley: _Optional[float] = ..., concept_drift_detected: _Optional[bool] = ...) -> None: ...
+    cusum_threshold: float
+    page_hinkley_threshold: float
+    def __init__(self, labelled_count: _Optional[int] = ..., accuracy: _Optional[float] = ..., precision: _Optional[float] = ..., recall: _Optional[float] = ..., f1: _Optional[float] = ..., auroc: _Optional[float] = ..., brier: _Optional[float] = ..., ece: _Optional[float] = ..., label_delay_p50_s: _Optional[float] = ..., label_delay_max_s: _Optional[float] = ..., cusum_error: _Optional[float] = ..., page_hinkley: _Optional[float] = ..., concept_drift_detected: _Optional[bool] = ..., cusum_threshold: _Optional[float] = ..., page_hinkley_threshold: _Optional[float] = ...) -> None: ...
 
 class Snapshot(_message.Message):
-    __slots__ = ("name", "baseline", "window_start", "window_end", "evaluate_time", "row_count", "numeric_features", "categorical_features", "embedding_blocks", "score_outputs", "latency", "label_quality", "drifted_features", "verdict")
+    __slots__ = ("name", "baseline", "window_start", "window_end", "evaluate_time", "row_count", "numeric_features", "categorical_features", "embedding_blocks", "score_outputs", "latency", "label_quality", "drifted_features", "verdict", "verdict_reasons", "baseline_data_hash")
     NAME_FIELD_NUMBER: _ClassVar[int]
     BASELINE_FIELD_NUMBER: _ClassVar[int]
     WINDOW_START_FIELD_NUMBER: _ClassVar[int]
@@ -235,6 +249,8 @@ class Snapshot(_message.Message):
     LABEL_QUALITY_FIELD_NUMBER: _ClassVar[int]
     DRIFTED_FEATURES_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_REASONS_FIELD_NUMBER: _ClassVar[int]
+    BASELINE_DATA_HASH_FIELD_NUMBER: _ClassVar[int]
     name: str
     baseline: str
     window_start: _timestamp_pb2.Timestamp
@@ -249,7 +265,9 @@ class Snapshot(_message.Message):
     label_quality: LabelQuality
     drifted_features: int
     verdict: Verdict
-    def __init__(self, name: _Optional[str] = ..., baseline: _Optional[str] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., row_count: _Optional[int] = ..., numeric_features: _Optional[_Iterable[_Union[NumericFeatureDrift, _Mapping]]] = ..., categorical_features: _Optional[_Iterable[_Union[CategoricalFeatureDrift, _Mapping]]] = ..., embedding_blocks: _Optional[_Iterable[_Union[EmbeddingDrift, _Mapping]]] = ..., score_outputs: _Optional[_Iterable[_Union[ScoreDrift, _Mapping]]] = ..., latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., label_quality: _Optional[_Union[LabelQuality, _Mapping]] = ..., drifted_features: _Optional[int] = ..., verdict: _Optional[_Union[Verdict, str]] = ...) -> None: ...
+    verdict_reasons: _containers.RepeatedScalarFieldContainer[str]
+    baseline_data_hash: str
+    def __init__(self, name: _Optional[str] = ..., baseline: _Optional[str] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., window_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., evaluate_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., row_count: _Optional[int] = ..., numeric_features: _Optional[_Iterable[_Union[NumericFeatureDrift, _Mapping]]] = ..., categorical_features: _Optional[_Iterable[_Union[CategoricalFeatureDrift, _Mapping]]] = ..., embedding_blocks: _Optional[_Iterable[_Union[EmbeddingDrift, _Mapping]]] = ..., score_outputs: _Optional[_Iterable[_Union[ScoreDrift, _Mapping]]] = ..., latency: _Optional[_Union[LatencyStats, _Mapping]] = ..., label_quality: _Optional[_Union[LabelQuality, _Mapping]] = ..., drifted_features: _Optional[int] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., verdict_reasons: _Optional[_Iterable[str]] = ..., baseline_data_hash: _Optional[str] = ...) -> None: ...
 
 class GetSnapshotRequest(_message.Message):
     __slots__ = ("name", "at_time")

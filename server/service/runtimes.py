@@ -1,0 +1,84 @@
+"""The registry of per-monitor runtimes: built lazily from the store (monitor + active baseline),
+rebuilt when the baseline changes, drained on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Executor
+
+from driftd.server.domain.errors import FailedPrecondition
+from driftd.server.service import engine_adapter
+from driftd.server.service.runtime import MonitorRuntime, QueueLimits
+from driftd.server.store.sqlite import SqliteStore
+
+
+class Runtimes:
+    def __init__(self, store: SqliteStore, executor: Executor, *, snapshot_retention: int,
+                 limits: QueueLimits = QueueLimits(), on_snapshot=None) -> None:
+        self._store = store
+        self._executor = executor
+        self._retention = snapshot_retention
+        self._limits = limits
+        self._on_snapshot = on_snapshot
+        self._runtimes: dict[str, MonitorRuntime] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def cached(self, monitor_id: str) -> MonitorRuntime | None:
+        return self._runtimes.get(monitor_id)
+
+    def all(self) -> list[MonitorRuntime]:
+        return list(self._runtimes.values())
+
+    async def get(self, monitor_id: str) -> MonitorRuntime:
+        """The monitor's runtime. NOT_FOUND for an unknown monitor, FAILED_PRECONDITION without an
+        active baseline."""
+        runtime = self._runtimes.get(monitor_id)
+        if runtime is not None:
+            return runtime
+        lock = self._locks.setdefault(monitor_id, asyncio.Lock())
+        async with lock:
+            runtime = self._runtimes.get(monitor_id)
+            if runtime is not None:
+                return runtime
+            monitor = await asyncio.to_thread(self._store.get_monitor, monitor_id)
+            if not monitor.active_baseline_id:
+                raise FailedPrecondition(
+                    f"monitor {monitor.name!r} has no active baseline: create one (BaselineService.CreateBaseline with "
+                    "activate=true, or `driftd baseline create`) before sending batches",
+                    reason="NO_ACTIVE_BASELINE", metadata={"monitor": monitor.name},
+                )
+            stored = await asyncio.to_thread(self._store.get_baseline, monitor_id, monitor.active_baseline_id)
+            window = await asyncio.get_running_loop().run_in_executor(
+                self._executor, engine_adapter.open_window, monitor.spec, stored.blob)
+            runtime = MonitorRuntime(monitor, monitor.active_baseline_id, window, self._executor, self._persist, self._limits,
+                                     on_snapshot=self._on_snapshot)
+            runtime.start()
+            self._runtimes[monitor_id] = runtime
+            return runtime
+
+    def _persist(self, monitor_id: str, evaluate_time, payload: bytes) -> int:
+        return self._store.put_snapshot(monitor_id, evaluate_time, payload, keep_last=self._retention)
+
+    async def invalidate(self, monitor_id: str) -> None:
+        """Drain and drop a monitor's runtime (after a baseline activation, an update or a delete);
+        the next batch rebuilds it from the store."""
+        runtime = self._runtimes.pop(monitor_id, None)
+        if runtime is not None:
+            await runtime.close()
+
+    async def monitor_changed(self, monitor) -> None:
+        """After UpdateMonitor: new rules / labels apply in place; a new window or statistics spec
+        rebuilds the runtime (its panes were shaped by the old spec)."""
+        runtime = self._runtimes.get(monitor.monitor_id)
+        if runtime is None:
+            return
+        old = runtime.monitor.spec
+        if (old.window, old.statistics, old.schema) != (monitor.spec.window, monitor.spec.statistics, monitor.spec.schema):
+            await self.invalidate(monitor.monitor_id)
+        else:
+            runtime.monitor = monitor
+
+    async def close_all(self) -> None:
+        """Apply every queued batch, then stop all runtimes (shutdown)."""
+        runtimes, self._runtimes = list(self._runtimes.values()), {}
+        await asyncio.gather(*(r.close() for r in runtimes))
