@@ -67,6 +67,15 @@ async def _serve(settings) -> int:
     return 0
 
 
+def _register_subcommands() -> None:
+    from driftd.server.check_cli import check
+
+    app.command("check", help="Batch drift check of a file against a reference file; non-zero exit on drift (CI gates).")(check)
+
+
+_register_subcommands()
+
+
 def main() -> None:
     app()
 
