@@ -109,6 +109,9 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
     metrics = ServiceMetrics()
     metrics.build_info.info({"version": VERSION, "protocol": "driftd.v1"})
     metrics.monitors.set_function(store.count_monitors)
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
     # Torch work (window updates, evaluations, baseline builds) runs here, never on the event loop.
     executor = ThreadPoolExecutor(max_workers=settings.engine_threads, thread_name_prefix="driftd-engine")
     alarm_hub = AlarmHub(store, retention=settings.alarm_event_retention)

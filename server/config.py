@@ -10,6 +10,7 @@ DRIFTD_CONFIG_FILE), then `DRIFTD_*` environment variables, then command-line fl
 | max_message_mb | DRIFTD_MAX_MESSAGE_MB | 64 (gRPC message limit) |
 | max_batch_mb | DRIFTD_MAX_BATCH_MB | 32 (larger batches are refused per batch) |
 | engine_threads | DRIFTD_ENGINE_THREADS | 2 |
+| torch_threads | DRIFTD_TORCH_THREADS | 1 |
 | grace_period_s | DRIFTD_GRACE_PERIOD_S | 10 |
 | auth_tokens | DRIFTD_AUTH_TOKENS | empty = no auth; comma-separated bearer tokens |
 | tls_cert_file / tls_key_file / tls_client_ca_file | DRIFTD_TLS_* | empty = plaintext; client CA = mTLS |
@@ -56,6 +57,10 @@ class Settings(BaseSettings):
     max_batch_mb: int = Field(32, ge=1, le=1024)
     # Threads for torch work (window updates, evaluations, baseline builds).
     engine_threads: int = Field(2, ge=1, le=64)
+    # torch intra-op threads per engine thread. 1 by default: each monitor's work is already one
+    # executor thread, and oversubscribing a small machine's cores (gRPC, the event loop and torch's
+    # pool fighting) slowed window updates ~30x in measurements on a 2-core machine.
+    torch_threads: int = Field(1, ge=1, le=256)
     grace_period_s: float = Field(10.0, ge=0.0, le=600.0)
     auth_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tls_cert_file: Path | None = None
