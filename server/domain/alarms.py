@@ -301,3 +301,56 @@ def default_runbook(rule: AlarmRule) -> str:
     return ("Open the latest snapshot (`driftd snapshot {monitor}`) to see which columns moved and by how much. "
             "Check the upstream feature pipeline for schema or unit changes, compare with the canary lane, "
             "and if the model's inputs really changed, retrain or roll back to the previous model version.")
+
+
+def default_rules(schema) -> tuple[AlarmRule, ...]:
+    """The rule pack a monitor gets when it is created without rules, derived from the PSI bands
+    (design §2: > 0.25 is retrain-level) and the baseline's calibrated thresholds (p99 of the
+    statistic across reference shards = critical). Every rule needs two consecutive evaluations
+    and a minimum window, so a single noisy window never pages anyone."""
+    from driftd.server.domain.monitor import CompositeCondition
+
+    def metric(rule_id, selector, severity, *, fixed=None, level=None, direction=Direction.ABOVE, max_p=None,
+               min_samples=500, for_evaluations=2, summary="", runbook=""):
+        return AlarmRule(rule_id, MetricCondition(selector, direction, fixed_threshold=fixed, calibrated_threshold=level,
+                                                  max_p_value=max_p),
+                         min_samples=min_samples, for_evaluations=for_evaluations, cooldown_seconds=600.0,
+                         keep_firing_for_seconds=0.0, severity=severity, summary=summary, runbook=runbook)
+
+    rules: list[AlarmRule] = []
+    if schema.numeric or schema.categorical:
+        rules += [
+            metric("feature-drift", "feature_psi", Severity.P3, level=CalibratedLevel.CRITICAL,
+                   summary="{feature} drifted on {monitor}: PSI {value} above its calibrated critical {threshold} (baseline {baseline})"),
+            metric("feature-drift-retrain", "feature_psi", Severity.P2, fixed=0.25,
+                   summary="{feature} on {monitor} is in the retrain band: PSI {value} > 0.25 (baseline {baseline})",
+                   runbook="PSI above 0.25 means the input distribution of {feature} has changed materially. Check the upstream "
+                           "pipeline for a unit, encoding or default-value change; compare with the canary lane; if the change is "
+                           "real, retrain on recent data or roll back to the previous model version."),
+            metric("feature-quality", "feature_nan_rate", Severity.P2, level=CalibratedLevel.CRITICAL, min_samples=200,
+                   summary="{feature} on {monitor}: NaN rate {value} above the baseline's critical {threshold}",
+                   runbook="A burst of missing values usually means a broken upstream join or a failing feature service. "
+                           "Check the feature pipeline's recent deploys and the source tables of {feature}."),
+            metric("feature-range", "feature_out_of_range_rate", Severity.P2, level=CalibratedLevel.CRITICAL, min_samples=200,
+                   summary="{feature} on {monitor}: out-of-range rate {value} above {threshold} (sentinel values like -999?)"),
+        ]
+    for block in schema.embeddings:
+        rules.append(metric(f"embedding-drift-{block.name}".lower().replace("_", "-")[:63], f'embedding_mmd2{{block="{block.name}"}}',
+                            Severity.P2, level=CalibratedLevel.CRITICAL, max_p=0.01, min_samples=100,
+                            summary="embedding block {block} on {monitor}: MMD² {value} above calibrated {threshold}"))
+    if schema.scores:
+        rules.append(metric("prediction-drift", "score_psi", Severity.P2, level=CalibratedLevel.CRITICAL,
+                            summary="prediction {output} on {monitor}: PSI {value} above calibrated {threshold}"))
+    rules += [
+        metric("error-rate", "error_rate", Severity.P2, fixed=0.05, min_samples=100,
+               summary="{monitor}: error rate {value} above 5 %"),
+        metric("concept-drift", "cusum_error", Severity.P2, level=CalibratedLevel.CRITICAL, min_samples=50, for_evaluations=1,
+               summary="{monitor}: CUSUM of the error stream {value} crossed {threshold}: the model got worse on labelled traffic"),
+    ]
+    if schema.numeric or schema.categorical:
+        rules.append(AlarmRule("drift-and-quality-drop", composite=CompositeCondition(CompositeMode.ALL, ("feature-drift", "concept-drift")),
+                               severity=Severity.P1, for_evaluations=1,
+                               summary="{monitor}: inputs drifted AND labelled accuracy dropped",
+                               runbook="Inputs changed and the model is measurably worse. Roll back to the previous model "
+                                       "version or fail over to the fallback, then investigate the upstream change."))
+    return tuple(rules)

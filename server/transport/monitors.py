@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 
 from google.protobuf import field_mask_pb2
 
+from driftd.server.domain.alarms import default_rules
 from driftd.server.domain.errors import InvalidArgument
 from driftd.server.domain.monitor import MUTABLE_FIELDS, check_update, parse_monitor_name, validate_monitor_id
 from driftd.server.store.sqlite import SqliteStore
@@ -54,6 +56,8 @@ class MonitorServicer(monitor_pb2_grpc.MonitorServiceServicer):
     async def CreateMonitor(self, request, context):
         validate_monitor_id(request.monitor_id, "monitor_id")
         spec = spec_from_proto(request.monitor, "monitor")
+        if not spec.rules:
+            spec = dataclasses.replace(spec, rules=default_rules(spec.schema))
         monitor = await asyncio.to_thread(self._store.create_monitor, request.monitor_id, spec)
         return monitor_pb2.CreateMonitorResponse(monitor=monitor_to_proto(monitor))
 

@@ -230,3 +230,19 @@ async def test_bearer_token_auth(tmp_path):
         assert health.status == health_pb2.HealthCheckResponse.SERVING
     finally:
         await stop_served(s)
+
+
+async def test_default_rule_pack_when_no_rules_given(served):
+    stub = monitor_pb2_grpc.MonitorServiceStub(served.channel)
+    mon = good_monitor()
+    del mon.rules[:]
+    created = await create(stub, "plain", mon)
+    ids = [r.rule_id for r in created.rules]
+    assert {"feature-drift", "feature-drift-retrain", "embedding-drift-text", "prediction-drift", "error-rate",
+            "concept-drift", "drift-and-quality-drop"} <= set(ids)
+    retrain = next(r for r in created.rules if r.rule_id == "feature-drift-retrain")
+    assert retrain.metric.fixed_threshold == 0.25 and retrain.for_evaluations == 2 and retrain.severity == m.SEVERITY_P2
+    p1 = next(r for r in created.rules if r.rule_id == "drift-and-quality-drop")
+    assert p1.severity == m.SEVERITY_P1 and p1.composite.mode == m.COMPOSITE_MODE_ALL
+    explicit = await create(stub, "explicit")
+    assert [r.rule_id for r in explicit.rules] == ["amount-psi", "drift-and-quality"]
