@@ -332,6 +332,8 @@ def build_baseline(schema: Schema, reference: Batch, *, model_id: str = "", git_
             mean, std = np.nanmean(fin, axis=0), np.nanstd(fin, axis=0, ddof=1)
         iqr = q3 - q1
         lo, hi = q1 - config.outlier_iqr_factor * iqr, q3 + config.outlier_iqr_factor * iqr
+        # rounded to float32-representable values: fp32 and fp64 data compare against them identically
+        lo, hi = lo.astype(np.float32).astype(np.float64), hi.astype(np.float32).astype(np.float64)
         oor = (((x64 < vmin) | (x64 > vmax)) | np.isinf(x64)).sum(0)
         outl = ((x64 < lo) | (x64 > hi)).sum(0)
         with np.errstate(invalid="ignore"):

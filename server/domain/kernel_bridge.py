@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 try:  # pragma: no cover - which branch runs depends on the kernels package's state
@@ -75,20 +76,27 @@ def centroid_cosine(x: torch.Tensor, y: torch.Tensor) -> float:
 # -- fallbacks (used only while driftd.kernels lacks the functions) ---------------------------------
 
 def _fallback_histogram(x: torch.Tensor, edges: torch.Tensor) -> _HistogramResult:
+    """Compare-and-sum on CPU with numpy: ge[j] = #(x >= e_j) per feature; bins are differences."""
     n_feat, n_edges = edges.shape
     xf = x.to(torch.float32) if x.dtype in (torch.float16, torch.bfloat16) else x
-    e = edges.to(xf.dtype)
-    finite_last = torch.where(torch.isinf(e) & (e > 0), torch.full_like(e, -torch.inf), e).amax(1)
-    nan = torch.isnan(xf).sum(0)
-    idx = torch.empty(xf.shape, dtype=torch.int64)
-    for f in range(n_feat):  # per feature, vectorised over rows
-        idx[:, f] = torch.bucketize(xf[:, f].contiguous(), e[f].contiguous(), right=True)
-    under = (idx == 0).sum(0)
-    over = (xf >= finite_last).sum(0)
-    valid = (idx >= 1) & (idx <= n_edges - 1) & ~torch.isnan(xf) & ~(xf >= finite_last)
-    offs = (idx - 1) + torch.arange(n_feat).unsqueeze(0) * (n_edges - 1)
-    counts = torch.bincount(offs[valid], minlength=n_feat * (n_edges - 1)).reshape(n_feat, n_edges - 1)
-    return _HistogramResult(counts, nan, under, over)
+    a = xf.detach().cpu().numpy()
+    e = edges.detach().cpu().to(xf.dtype).numpy()
+    n_fin = np.maximum(np.isfinite(e).sum(1), 1)
+    ge = np.stack([(a >= e[:, j]).sum(0) for j in range(int(n_fin.max()))] or [np.zeros(n_feat, np.int64)])
+    with np.errstate(invalid="ignore", over="ignore"):
+        clean = bool(np.isfinite(a.sum(0)).all())
+    nan = np.isnan(a).sum(0) if not clean else np.zeros(n_feat, np.int64)
+    cols = np.arange(n_feat)
+    over = ge[n_fin - 1, cols]
+    under = (a.shape[0] - nan) - ge[0]
+    counts = np.zeros((n_feat, n_edges - 1), dtype=np.int64)
+    if ge.shape[0] > 1:
+        inner = (ge[:-1] - ge[1:]).T  # [F, used-1]
+        keep = np.arange(inner.shape[1])[None, :] < (n_fin - 1)[:, None]
+        counts[:, : inner.shape[1]] = np.where(keep, inner, 0)
+    t = torch.from_numpy
+    return _HistogramResult(t(counts), t(np.asarray(nan, np.int64)), t(np.asarray(under, np.int64)),
+                            t(np.asarray(over, np.int64)))
 
 
 def _fallback_mmd2(x, y, *, bandwidths, n_permutations, seed) -> _MMDResult:

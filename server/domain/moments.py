@@ -2,7 +2,9 @@
 
 Only finite values count; NaN and ±inf are left to the data-quality counters. `update` takes a whole
 ``[N, F]`` block (no per-element Python); `merge` combines two summaries exactly in the counts and
-min/max and to floating-point rounding in mean / M2 (the Chan formula is the exact algebraic merge).
+min/max and to floating-point rounding in mean / M2 (the Chan formula is the exact algebraic merge;
+deviations from the input are formed in the input's precision, so fp32 data gives means good to
+about 1e-7 relative, whatever the split into batches).
 
 >>> import numpy as np
 >>> a, b = Moments(1), Moments(1)
@@ -17,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from driftd.server.domain.batch import to_tensor
+from driftd.server.domain.batch import all_finite, to_tensor
 
 
 class Moments:
@@ -31,24 +33,47 @@ class Moments:
         self.max = np.full(n_columns, -np.inf)
 
     def update(self, x) -> None:
-        """Add the finite values of block `x` [N, F] (numpy array or torch tensor)."""
+        """Add the finite values of block `x` [N, F] (numpy array or torch tensor).
+
+        Sums are accumulated in float64 around a shift (the current mean, or the first finite
+        value), so fp32 input needs no float64 copy and the variance does not suffer from
+        cancellation. CPU data is reduced with numpy (much faster than eager torch for column
+        reductions on few cores), min / max with torch.
+        """
         t = to_tensor(x)
         if t.shape[0] == 0:
             return
-        if not t.is_floating_point():
-            t = t.to(torch.float64)
-        finite = torch.isfinite(t)
-        n = finite.sum(0).to(torch.int64)
-        zero = torch.zeros((), dtype=t.dtype)
-        xs = torch.where(finite, t, zero)
-        s = xs.sum(0, dtype=torch.float64)
-        nn = n.to(torch.float64)
-        mean_b = torch.where(n > 0, s / nn.clamp_min(1), torch.zeros_like(s))
-        dev = torch.where(finite, t.to(torch.float64) - mean_b, torch.zeros((), dtype=torch.float64))
-        m2_b = (dev * dev).sum(0)
-        mn = torch.where(finite, t, torch.full((), torch.inf, dtype=t.dtype)).amin(0).to(torch.float64)
-        mx = torch.where(finite, t, torch.full((), -torch.inf, dtype=t.dtype)).amax(0).to(torch.float64)
-        self._combine(n.numpy(), mean_b.numpy(), m2_b.numpy(), mn.numpy(), mx.numpy())
+        if not t.is_floating_point() or t.dtype in (torch.float16, torch.bfloat16):
+            t = t.to(torch.float32 if t.is_floating_point() else torch.float64)
+        if t.is_cuda:
+            t = t.cpu()
+        a = t.numpy()
+        has_mean = self.count > 0
+        if all_finite(a):  # no NaN / inf anywhere (a column sum would be non-finite)
+            n = np.full(a.shape[1], a.shape[0], dtype=np.int64)
+            shift = np.where(has_mean, self.mean, a[0].astype(np.float64)).astype(a.dtype)
+            y = a - shift
+            shift = shift.astype(np.float64)
+            s1 = y.sum(0, dtype=np.float64)
+            s2 = np.einsum("ij,ij->j", y, y, dtype=np.float64)
+            mn, mx = t.amin(0).double().numpy(), t.amax(0).double().numpy()
+        else:
+            finite = np.isfinite(a)
+            n = finite.sum(0).astype(np.int64)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                first = np.where(finite, a, 0).sum(0, dtype=np.float64) / np.maximum(n, 1)
+            shift = np.where(has_mean, self.mean, first).astype(a.dtype)
+            y = np.where(finite, a - shift, 0).astype(a.dtype, copy=False)
+            shift = shift.astype(np.float64)
+            s1 = y.sum(0, dtype=np.float64)
+            s2 = np.einsum("ij,ij->j", y, y, dtype=np.float64)
+            ft = torch.from_numpy(finite)
+            mn = torch.where(ft, t, torch.full((), torch.inf, dtype=t.dtype)).amin(0).double().numpy()
+            mx = torch.where(ft, t, torch.full((), -torch.inf, dtype=t.dtype)).amax(0).double().numpy()
+        safe = np.maximum(n, 1)
+        mean_b = np.where(n > 0, shift + s1 / safe, 0.0)
+        m2_b = np.where(n > 0, np.maximum(s2 - s1 * s1 / safe, 0.0), 0.0)
+        self._combine(n, mean_b, m2_b, mn, mx)
 
     def _combine(self, n_b, mean_b, m2_b, mn, mx) -> None:
         n_a = self.count

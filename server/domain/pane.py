@@ -34,7 +34,7 @@ import torch
 
 from driftd.server.domain import binning
 from driftd.server.domain.baseline import Baseline, ColumnsBaseline, category_positions
-from driftd.server.domain.batch import Batch, as_numpy, to_tensor
+from driftd.server.domain.batch import Batch, all_finite, as_numpy, to_tensor
 from driftd.server.domain.latency_sketch import LatencySketch
 from driftd.server.domain.moments import Moments
 from driftd.server.domain.reservoir import RowReservoir, row_keys
@@ -68,14 +68,20 @@ class ColumnsPane:
         counts, nan = binning.bin_counts(t, base.edges)
         self.counts += counts
         self.nan += nan
-        dt = t.dtype
-        vmin, vmax = torch.tensor(base.valid_min, dtype=dt), torch.tensor(base.valid_max, dtype=dt)
-        lo, hi = torch.tensor(base.fence_lo, dtype=dt), torch.tensor(base.fence_hi, dtype=dt)
-        self.out_of_range += ((t < vmin) | (t > vmax) | torch.isinf(t)).sum(0).numpy()
-        self.outliers += ((t < lo) | (t > hi)).sum(0).numpy()
+        a = t.numpy() if not t.is_cuda else t.cpu().numpy()
+        # ±inf is always out of range; finite values are compared only on bounded columns
+        inf = np.isinf(a).sum(0) if not all_finite(a) else 0
+        oor = np.zeros(a.shape[1], dtype=np.int64) + inf
+        bounded = np.flatnonzero(np.isfinite(base.valid_min) | np.isfinite(base.valid_max))
+        if len(bounded):
+            sub = a[:, bounded]
+            oor[bounded] += ((sub < base.valid_min[bounded]) | (sub > base.valid_max[bounded])).sum(0)  # float64 compare
+        self.out_of_range += oor
+        lo, hi = base.fence_lo.astype(a.dtype), base.fence_hi.astype(a.dtype)  # fp32-representable
+        self.outliers += ((a < lo) | (a > hi)).sum(0)
         if not np.isnan(base.positive_threshold).all():
-            thr = torch.tensor(np.nan_to_num(base.positive_threshold, nan=np.inf), dtype=dt)
-            self.positives += (t >= thr).sum(0).numpy()
+            thr = np.nan_to_num(base.positive_threshold, nan=np.inf)
+            self.positives += (a >= thr).sum(0)
         self.moments.update(t)
 
     def merge(self, o: "ColumnsPane") -> "ColumnsPane":

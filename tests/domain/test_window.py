@@ -24,7 +24,9 @@ def _assert_same(a, b, path="snapshot"):
         for i, (x, y) in enumerate(zip(a, b)):
             _assert_same(x, y, f"{path}[{i}]")
     elif isinstance(a, float) and isinstance(b, float):
-        assert a == pytest.approx(b, rel=1e-9, abs=1e-12), path
+        # moments of fp32 data are formed in fp32 precision (see moments.py); everything else is exact
+        rel = 1e-6 if path.endswith(("mean", "std")) else 1e-9
+        assert a == pytest.approx(b, rel=rel, abs=1e-12), path
     else:
         assert a == b, path
 
@@ -36,7 +38,7 @@ def _pane_equal(p, q):
         for name in ("counts", "nan", "out_of_range", "outliers", "positives"):
             assert np.array_equal(getattr(g, name), getattr(h, name)), (group, name)
         assert np.array_equal(g.moments.count, h.moments.count)
-        assert np.allclose(g.moments.mean, h.moments.mean, rtol=1e-12)
+        assert np.allclose(g.moments.mean, h.moments.mean, rtol=1e-6)
         assert np.array_equal(g.moments.min, h.moments.min) and np.array_equal(g.moments.max, h.moments.max)
     assert np.array_equal(p.categorical, q.categorical)
     assert np.array_equal(p.categorical_missing, q.categorical_missing)
