@@ -55,10 +55,10 @@ def calibrate_columns(x: np.ndarray, positions: np.ndarray, valid: np.ndarray, *
             a = x[perm[s, :kk]]
             others = np.roll(perm, -(s + 1), axis=0)[:-1].T.ravel()  # interleave the other shards
             b = x[others[:k_baseline]]
-            ks = stats_numeric.ks_2samp_columns(a, b)
+            ks, w1 = stats_numeric.ks_and_wasserstein_columns(a, b)
             sc = scale_factor("inv_sqrt_n", ks.n, ks.m)
             vals["ks"].append((ks.statistic / sc)[None])
-            vals["w1"].append((stats_numeric.wasserstein_columns(a, b) / sc)[None])
+            vals["w1"].append((w1 / sc)[None])
     out = {}
     groups = valid.sum(1)
     for name, chunks in vals.items():

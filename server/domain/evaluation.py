@@ -121,8 +121,7 @@ def _column_stats(cp: ColumnsPane, sample: np.ndarray | None, base: ColumnsBasel
     n_cols = len(base.names)
     if sample is None or len(sample) == 0:
         sample = np.full((0, n_cols), np.nan)
-    ks = stats_numeric.ks_2samp_columns(sample, base.sample)
-    w1 = stats_numeric.wasserstein_columns(sample, base.sample)
+    ks, w1 = stats_numeric.ks_and_wasserstein_columns(sample, base.sample)
     spread = np.where(base.q3 - base.q1 > 0, base.q3 - base.q1, base.std)
     with np.errstate(divide="ignore", invalid="ignore"):
         w1_rel = w1 / spread

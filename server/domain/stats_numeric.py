@@ -96,7 +96,7 @@ def _sorted_merged(x: np.ndarray, y: np.ndarray):
     n = (~np.isnan(x)).sum(0)
     m = (~np.isnan(y)).sum(0)
     z = np.concatenate([x, y], axis=0)
-    order = np.argsort(z, axis=0, kind="stable")  # NaN sorts last
+    order = np.argsort(z, axis=0)  # NaN sorts last; order inside ties is irrelevant (see below)
     zs = np.take_along_axis(z, order, axis=0)
     from_x = order < x.shape[0]
     valid = ~np.isnan(zs)
@@ -106,9 +106,7 @@ def _sorted_merged(x: np.ndarray, y: np.ndarray):
     return zs, valid, fx, fy, n, m
 
 
-def ks_2samp_columns(x: np.ndarray, y: np.ndarray) -> KSResult:
-    """KS statistic and asymptotic two-sided p-value per column (scipy `ks_2samp(method='asymp')`)."""
-    zs, valid, fx, fy, n, m = _sorted_merged(x, y)
+def _ks(zs, valid, fx, fy, n, m) -> KSResult:
     # evaluate the ECDFs only after the last of a run of tied values
     nxt_differs = np.ones_like(valid)
     nxt_differs[:-1] = zs[1:] != zs[:-1]
@@ -121,11 +119,25 @@ def ks_2samp_columns(x: np.ndarray, y: np.ndarray) -> KSResult:
     return KSResult(d, p, n, m)
 
 
-def wasserstein_columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """W1 = ∫|F−G| over the merged support, per column (scipy `wasserstein_distance`)."""
-    zs, valid, fx, fy, n, m = _sorted_merged(x, y)
+def _w1(zs, valid, fx, fy, n, m) -> np.ndarray:
     if len(zs) < 2:
         return np.where((n > 0) & (m > 0), 0.0, np.nan)
     width = np.where(valid[1:] & valid[:-1], zs[1:] - zs[:-1], 0.0)
     w = (np.abs(fx[:-1] - fy[:-1]) * width).sum(0)
     return np.where((n > 0) & (m > 0), w, np.nan)
+
+
+def ks_2samp_columns(x: np.ndarray, y: np.ndarray) -> KSResult:
+    """KS statistic and asymptotic two-sided p-value per column (scipy `ks_2samp(method='asymp')`)."""
+    return _ks(*_sorted_merged(x, y))
+
+
+def wasserstein_columns(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """W1 = ∫|F−G| over the merged support, per column (scipy `wasserstein_distance`)."""
+    return _w1(*_sorted_merged(x, y))
+
+
+def ks_and_wasserstein_columns(x: np.ndarray, y: np.ndarray) -> tuple[KSResult, np.ndarray]:
+    """Both from one sort of the merged samples."""
+    parts = _sorted_merged(x, y)
+    return _ks(*parts), _w1(*parts)
