@@ -55,8 +55,8 @@ d = snap.dict()
 el = time.perf_counter() - t
 drifted = None
 for m in d.get("metrics", []):
-    if "DriftedColumnsCount" in str(m.get("metric_id", "")):
-        drifted = m.get("value")
+    if "DriftedColumnsCount" in str(m.get("metric_name", "")):
+        drifted = (m.get("value") or {}).get("count")
 print(json.dumps({"seconds": el, "version": evidently.__version__, "drifted": drifted}, default=str))
 """
 
