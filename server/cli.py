@@ -67,6 +67,25 @@ async def _serve(settings) -> int:
     return 0
 
 
+@app.command()
+def demo(
+    short: bool = typer.Option(False, "--short", help="Shorter phases (about 40 s in all), as the tests run it."),
+    phase_seconds: Optional[float] = typer.Option(None, "--phase-seconds", help="Seconds per phase [12, or 5 with --short]."),
+) -> None:
+    """Self-contained run of the seed scenario: normal traffic, then injected drifts, alarms live."""
+    from rich.console import Console
+
+    from driftd.server.demo import Scenario, run_demo
+    from driftd.server.logs import configure_logging
+
+    configure_logging("warning", "console")
+    sc = Scenario(phase_seconds=5.0, pane_seconds=1.0, pane_count=3, evaluation_seconds=0.5) if short else Scenario()
+    if phase_seconds is not None:
+        sc.phase_seconds = phase_seconds
+    ok, _ = asyncio.run(run_demo(sc, Console()))
+    raise typer.Exit(0 if ok else 1)
+
+
 def _register_subcommands() -> None:
     from driftd.server.check_cli import check
 

@@ -273,8 +273,16 @@ class AlarmEngine:
             baseline=self.baseline or "(none)", severity=rule.severity.value, state=new, previous_state=previous,
             direction=direction, selector=rule.metric.selector if rule.metric else rule.rule_id, **dict(labels),
         )
-        summary = (rule.summary or default_summary(rule)).format_map(context)
-        runbook = (rule.runbook or default_runbook(rule)).format_map(context)
+        if new in (PENDING, FIRING):
+            summary = (rule.summary or default_summary(rule)).format_map(context)
+            runbook = (rule.runbook or default_runbook(rule)).format_map(context)
+        else:  # the rule's text describes the bad condition; say what changed instead
+            runbook = ""
+            summary = {
+                RESOLVED: "resolved: {selector} on {monitor} is back to {value} (threshold {threshold})",
+                NO_DATA: "no data: {selector} on {monitor} has no series or fewer than " + str(rule.min_samples) + " rows in the window",
+                INACTIVE: "cleared before firing: {selector} on {monitor} is {value} (threshold {threshold})",
+            }[new].format_map(context)
         return AlarmTransition(self.monitor_id, aid, rule.rule_id, labels, previous, new, rule.severity,
                                result.value, result.threshold, summary, runbook, now)
 

@@ -72,6 +72,7 @@ def metric_frame(snapshot: dict[str, Any]) -> MetricFrame:
     """Every metric series of a snapshot dict, keyed as alarm selectors name them
     (`feature_psi{feature="age"}`, `embedding_mmd2_pvalue{block="text"}`, `latency_p99_ms`, ...)."""
     frame: MetricFrame = {}
+    rows = int(snapshot.get("row_count") or 0)
     for group, (label, key, prefix, stats) in _GROUPS.items():
         for item in snapshot.get(group) or []:
             labels = ((label, item[key]),)
@@ -80,7 +81,9 @@ def metric_frame(snapshot: dict[str, Any]) -> MetricFrame:
                 if not sv:
                     continue
                 name = f"{prefix}_{_METRIC_NAMES.get(stat, stat)}"
-                samples = int(sv.get("sample_size") or item.get("sample_count") or 0)
+                # min_samples guards the rows in the window; an embedding statistic's own sample is a
+                # bounded reservoir, so its rows are the window's.
+                samples = rows if group == "embedding_blocks" else int(sv.get("sample_size") or item.get("sample_count") or 0)
                 frame[(name, labels)] = MetricSample(_num(sv.get("value")), sv.get("p_value"), samples,
                                                      sv.get("warning_threshold"), sv.get("critical_threshold"))
                 if sv.get("p_value") is not None:
@@ -89,7 +92,6 @@ def metric_frame(snapshot: dict[str, Any]) -> MetricFrame:
                 frame[("feature_w1_relative", labels)] = MetricSample(float(item["w1_relative"]), None, int(item["sample_count"]))
             if group == "score_outputs" and item.get("positive_rate") is not None:
                 frame[("score_positive_rate", labels)] = MetricSample(float(item["positive_rate"]), None, int(item["sample_count"]))
-    rows = int(snapshot.get("row_count") or 0)
     frame[("drifted_features", ())] = MetricSample(float(snapshot.get("drifted_features") or 0), None, rows)
     frame[("row_count", ())] = MetricSample(float(rows), None, rows)
     lat = snapshot.get("latency") or {}

@@ -42,21 +42,27 @@ class Lifecycle:
         """Yield from `stream` until it ends or the server drains; then end the call with UNAVAILABLE."""
         drained = asyncio.ensure_future(self.draining.wait())
         it = stream.__aiter__()
+        nxt: asyncio.Future | None = None
         try:
             while True:
                 nxt = asyncio.ensure_future(it.__anext__())
                 done, _ = await asyncio.wait({nxt, drained}, return_when=asyncio.FIRST_COMPLETED)
-                if nxt in done:
-                    try:
-                        item = nxt.result()
-                    except StopAsyncIteration:
-                        return
-                    yield item
-                    continue
-                nxt.cancel()
-                break
+                if nxt not in done:
+                    break  # draining
+                try:
+                    item = nxt.result()
+                except StopAsyncIteration:
+                    return
+                nxt = None
+                yield item
         finally:
             drained.cancel()
+            if nxt is not None:
+                if nxt.done() and not nxt.cancelled():
+                    nxt.exception()  # finished at the same moment: retrieve it so asyncio does not warn
+                else:
+                    nxt.cancel()
+                    await asyncio.gather(nxt, return_exceptions=True)
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
                 try:
