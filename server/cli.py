@@ -86,6 +86,66 @@ def demo(
     raise typer.Exit(0 if ok else 1)
 
 
+@app.command()
+def alarms(
+    target: str = typer.Option("127.0.0.1:50051", "--target", envvar="DRIFTD_TARGET", help="driftd gRPC address."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Stream alarm events live (resumes by itself after disconnects)."),
+    after: Optional[int] = typer.Option(None, "--after", help="With --follow: replay events after this sequence first (0 = all retained)."),
+    monitor: Optional[list[str]] = typer.Option(None, "--monitor", help="Only this monitor (repeatable)."),
+    severity: Optional[list[str]] = typer.Option(None, "--severity", help="Only P1, P2 or P3 (repeatable)."),
+    token: Optional[str] = typer.Option(None, "--token", envvar="DRIFTD_TOKEN", help="Bearer token."),
+    json_output: bool = typer.Option(False, "--json", help="One JSON object per line."),
+) -> None:
+    """List current alarms, or with --follow print the live alarm event stream."""
+    import grpc
+    from google.protobuf import json_format
+
+    from driftd.client.alarms import SEVERITIES, subscribe_alarms
+    from driftd.v1 import alarm_pb2, alarm_pb2_grpc, monitor_pb2
+
+    bad = [s for s in severity or [] if s not in SEVERITIES]
+    if bad:
+        typer.echo(f"driftd alarms: unknown severity {bad[0]!r}; use P1, P2 or P3", err=True)
+        raise typer.Exit(2)
+    metadata = [("authorization", f"Bearer {token}")] if token else None
+    channel = grpc.insecure_channel(target)
+
+    def state_name(value: int) -> str:
+        return alarm_pb2.AlarmState.Name(value).removeprefix("ALARM_STATE_").lower()
+
+    try:
+        if not follow:
+            parents = [m if m.startswith("monitors/") else f"monitors/{m}" for m in monitor or []] or ["monitors/-"]
+            for parent in parents:
+                resp = alarm_pb2_grpc.AlarmServiceStub(channel).ListAlarms(alarm_pb2.ListAlarmsRequest(
+                    parent=parent, severities=[SEVERITIES[s] for s in severity or []], page_size=1000), metadata=metadata, timeout=30)
+                for a in resp.alarms:
+                    if json_output:
+                        typer.echo(json_format.MessageToJson(a, indent=None))
+                    else:
+                        typer.echo(f"{monitor_pb2.Severity.Name(a.severity).removeprefix('SEVERITY_')} {a.name} {state_name(a.state)} "
+                                   f"value={a.value:.4g} threshold={a.threshold:.4g}" + (" acknowledged" if a.acknowledged else ""))
+            return
+        for e in subscribe_alarms(channel, start_after=after, monitor=monitor, severity=severity, metadata=metadata):
+            if json_output:
+                typer.echo(json_format.MessageToJson(e, indent=None))
+                continue
+            sev = monitor_pb2.Severity.Name(e.severity).removeprefix("SEVERITY_")
+            when = e.event_time.ToDatetime().strftime("%Y-%m-%dT%H:%M:%SZ")
+            labels = ",".join(f"{k}={v}" for k, v in sorted(e.labels.items()))
+            typer.echo(f"#{e.sequence} {when} {sev} {e.monitor} {e.rule_id}{'{' + labels + '}' if labels else ''} "
+                       f"{state_name(e.previous_state)} -> {state_name(e.state)}: {e.summary}")
+            if e.runbook and e.state == alarm_pb2.ALARM_STATE_FIRING:
+                typer.echo(f"    runbook: {e.runbook}")
+    except grpc.RpcError as exc:
+        typer.echo(f"driftd alarms: {exc.code().name}: {exc.details()}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        pass
+    finally:
+        channel.close()
+
+
 def _register_subcommands() -> None:
     from driftd.server.check_cli import check
 
