@@ -101,19 +101,39 @@ def calibrate_categorical(positions: np.ndarray, valid: np.ndarray, *, shards: i
 
 def calibrate_mmd(sample: np.ndarray, bandwidths: list[float], *, rounds: int, max_half: int,
                   rng: np.random.Generator) -> dict[str, Threshold]:
-    """Thresholds of mmd2 (unbiased) and centroid cosine distance from disjoint halves of the sample."""
+    """Thresholds of mmd2 (unbiased) from disjoint halves of the embedding sample."""
     n = len(sample)
     h = min(n // 2, max_half)
-    mmd_vals, cos_vals = [], []
+    mmd_vals = []
     if h >= 2:
         t = torch.as_tensor(np.ascontiguousarray(sample), dtype=torch.float32)
         for _ in range(rounds):
             perm = torch.as_tensor(rng.permutation(n)[: 2 * h])
-            a, b = t[perm[:h]], t[perm[h:]]
-            r = kernel_bridge.mmd(a, b, bandwidths=bandwidths, n_permutations=0, seed=0)
+            r = kernel_bridge.mmd(t[perm[:h]], t[perm[h:]], bandwidths=bandwidths, n_permutations=0, seed=0)
             mmd_vals.append(float(r.mmd2_unbiased) / float(scale_factor("inv_n", h, h)))
-            cos_vals.append(kernel_bridge.centroid_cosine(a, b) / float(scale_factor("inv_n", h, h)))
     if not mmd_vals:
-        mmd_vals, cos_vals = [math.nan], [math.nan]
-    return {"mmd2": from_null_values(np.array(mmd_vals), "inv_n"),
-            "centroid_cosine": from_null_values(np.array(cos_vals), "inv_n")}
+        mmd_vals = [math.nan]
+    return {"mmd2": from_null_values(np.array(mmd_vals), "inv_n")}
+
+
+def centroid_cosine_thresholds(centroid: np.ndarray, variance: np.ndarray, n: int, m: int, *, rounds: int = 400,
+                               seed: int = 0) -> tuple[float, float]:
+    """p95 / p99 of the centroid cosine distance under "same distribution", at sample sizes n and m.
+
+    The cosine distance of two means does not shrink like 1/n when the mean is near the origin
+    (it is then close to 1 for any n), so no fixed scaling works; instead the null is simulated
+    at the window's own sizes (parametric bootstrap): both means are the baseline centroid plus
+    Gaussian errors with the reference's per-dimension variance / n (window) and / m (baseline).
+    """
+    if n < 1 or m < 1 or not np.all(np.isfinite(centroid)):
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    sd = np.sqrt(np.maximum(variance, 0.0))
+    a = centroid + rng.standard_normal((rounds, len(centroid))) * (sd / math.sqrt(n))
+    b = centroid + rng.standard_normal((rounds, len(centroid))) * (sd / math.sqrt(m))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = 1.0 - (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    cos = cos[np.isfinite(cos)]
+    if not len(cos):
+        return math.nan, math.nan
+    return float(np.quantile(cos, 0.95)), float(np.quantile(cos, 0.99))

@@ -20,7 +20,7 @@ import math
 import numpy as np
 import torch
 
-from driftd.server.domain import kernel_bridge, stats_categorical, stats_numeric
+from driftd.server.domain import calibration, kernel_bridge, stats_categorical, stats_numeric
 from driftd.server.domain.baseline import Baseline, CategoricalBaseline, ColumnsBaseline
 from driftd.server.domain.batch import to_tensor
 from driftd.server.domain.pane import ColumnsPane, EmbeddingPane
@@ -244,7 +244,6 @@ def embedding_drift(name: str, ep: EmbeddingPane, baseline: Baseline, *, permuta
     x = x[np.isfinite(x).all(1)]
     n, m = len(x), len(eb.sample)
     t_mmd = baseline.threshold(f"embedding.{name}.mmd2")
-    t_cos = baseline.threshold(f"embedding.{name}.centroid_cosine")
     min_emb = min(min_samples, 10)
     if n >= 2 and m >= 2:
         r = kernel_bridge.mmd(torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32),
@@ -262,7 +261,8 @@ def embedding_drift(name: str, ep: EmbeddingPane, baseline: Baseline, *, permuta
         cos = kernel_bridge.centroid_cosine(to_tensor(cen)[None], to_tensor(eb.centroid)[None])
     else:
         cos = float("nan")
-    cthr = None if t_cos is None else tuple(a[0] for a in t_cos.at(n_fin, eb.row_count))
+    cthr = calibration.centroid_cosine_thresholds(eb.centroid, np.var(eb.sample.astype(np.float64), axis=0),
+                                                  n_fin, eb.row_count, seed=seed) if len(eb.sample) > 1 else None
     cos_stat = _stat(cos, n_fin, eb.row_count, cthr, effect=cos, min_samples=min_emb)
     verdict, reasons = _reasons({"mmd2_unbiased": mmd_stat}, DRIVING["embedding"])
     return EmbeddingDrift(block=name, sample_count=n, baseline_sample_count=m, mmd2_unbiased=mmd_stat, mmd2_biased=bia,
