@@ -56,3 +56,23 @@ def test_engine_mmd_and_centroid_match_float64_reference(shift):
         assert e.verdict.value == "critical" and e.mmd2_unbiased.p_value == pytest.approx(0.01)
     else:
         assert e.mmd2_unbiased.p_value > 0.01
+
+
+def test_centroid_cosine_thresholds_hold_under_null_and_flag_a_rotation():
+    rng = np.random.default_rng(9)
+    schema = Schema(embeddings=(EmbeddingBlock("e", 16),))
+    mean = np.ones(16)
+    base = build_baseline(schema, Batch(embeddings={"e": (rng.normal(size=(20_000, 16)) + mean).astype(np.float32)}),
+                          config=BaselineConfig(embedding_sample_size=256, mmd_calibration_rounds=5, mmd_calibration_max_half=64))
+    fired = 0
+    for _ in range(40):
+        eng = DriftEngine(base, mmd_permutations=0)
+        eng.update(Batch(embeddings={"e": (rng.normal(size=(2000, 16)) + mean).astype(np.float32)}), now=1.0)
+        fired += eng.evaluate(now=1.0).embedding_blocks[0].centroid_cosine_distance.verdict.value == "critical"
+    assert fired <= 3  # nominal 1 %
+    rotated = mean.copy()
+    rotated[:4] = -1  # same norm, different direction
+    eng = DriftEngine(base, mmd_permutations=0)
+    eng.update(Batch(embeddings={"e": (rng.normal(size=(2000, 16)) + rotated).astype(np.float32)}), now=1.0)
+    cos = eng.evaluate(now=1.0).embedding_blocks[0].centroid_cosine_distance
+    assert cos.verdict.value == "critical" and cos.value == pytest.approx(0.5, abs=0.05)
