@@ -15,6 +15,10 @@ API summary (everything the ingest / evaluation loops need)::
     snap = engine.evaluate(now=time.time())         # -> Snapshot; snap.to_dict() is JSON-safe
     engine.expire(now)                              # drop panes that left the window (update / evaluate do it too)
 
+    from driftd.server.domain.engine_state import save_engine, restore_engine
+    blob = save_engine(engine)                      # windows, pending label joins, detectors -> bytes
+    engine = restore_engine(baseline, blob)         # after a restart: evaluates / continues identically
+
 `update` validates the batch against the baseline's schema before touching any state (a bad batch
 never corrupts a window), routes it to the pane of its event time (or arrival time, see
 `window`), and returns the number of rows counted (always all of them). Rows with request ids and a

@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["baseline", "batch", "binning", "concept_drift", "engine", "kernel_bridge", "labels", "latency_sketch",
+MODULES = ["baseline", "batch", "binning", "concept_drift", "engine", "engine_state", "kernel_bridge", "labels", "latency_sketch",
            "moments", "pane", "reservoir", "snapshot", "stats_categorical", "stats_numeric", "thresholds", "window"]
 
 
