@@ -1,0 +1,213 @@
+"""Turning what `log()` receives into schema-ordered numpy columns (in the sender thread, in bulk).
+
+The caller's thread only runs `LogItem.build` (cheap shape checks, no conversion); `assemble`
+turns many queued items into one batch's arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from driftd.v1 import monitor_pb2
+
+MISSING_CODE = -1  # negative codes count as missing on the server
+
+
+@dataclass(frozen=True)
+class ClientSchema:
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+    categories: tuple[tuple[str, ...], ...]
+    embeddings: tuple[tuple[str, int], ...]
+    scores: tuple[str, ...]
+
+    @classmethod
+    def from_proto(cls, monitor: monitor_pb2.Monitor) -> "ClientSchema":
+        s = monitor.schema
+        return cls(tuple(f.name for f in s.numeric_features), tuple(f.name for f in s.categorical_features),
+                   tuple(tuple(f.categories) for f in s.categorical_features),
+                   tuple((b.name, b.dim) for b in s.embedding_blocks), tuple(f.name for f in s.score_outputs))
+
+    @property
+    def feature_names(self) -> set[str]:
+        return set(self.numeric) | set(self.categorical)
+
+
+def _is_scalar(v: Any) -> bool:
+    return np.ndim(v) == 0
+
+
+def _table(data: Any) -> Mapping[str, Any] | None:
+    """A DataFrame (duck-typed: `.columns` + item access) or a mapping of column arrays."""
+    if data is None:
+        return None
+    if hasattr(data, "columns") and hasattr(data, "__getitem__") and not isinstance(data, Mapping):
+        return {str(c): data[c].to_numpy() if hasattr(data[c], "to_numpy") else np.asarray(data[c]) for c in data.columns}
+    return data
+
+
+@dataclass
+class LogItem:
+    """One `log()` call: a single row (dict of scalars) or a block of N rows."""
+
+    rows: int
+    single: bool
+    features: Any
+    embeddings: Any
+    scores: Any
+    latency_ms: Any
+    status_codes: Any
+    request_ids: Any
+
+    @classmethod
+    def build(cls, schema: ClientSchema, features, embeddings, scores, latency_ms, status_codes, request_ids) -> "LogItem":
+        """Cheap checks only (names and row counts); raises ValueError with the problem."""
+        if isinstance(features, Mapping) and all(_is_scalar(v) for v in features.values()):
+            unknown = set(features) - schema.feature_names
+            if unknown:
+                raise ValueError(f"unknown feature(s) {sorted(unknown)}; the monitor has {sorted(schema.feature_names)}")
+            if schema.embeddings and not embeddings:
+                raise ValueError(f"the monitor has embedding block(s) {[n for n, _ in schema.embeddings]}: pass embeddings=")
+            if schema.scores and scores is None:
+                raise ValueError(f"the monitor has score output(s) {list(schema.scores)}: pass scores=")
+            return cls(1, True, features, embeddings, scores, latency_ms, status_codes, request_ids)
+        table = _table(features)
+        if isinstance(table, Mapping):
+            unknown = set(table) - schema.feature_names
+            if unknown:
+                raise ValueError(f"unknown feature(s) {sorted(unknown)}; the monitor has {sorted(schema.feature_names)}")
+            lengths = {len(v) for v in table.values()}
+        elif table is not None:
+            arr = np.asarray(table)
+            if arr.ndim != 2 or arr.shape[1] != len(schema.numeric) or schema.categorical:
+                raise ValueError(f"features as an array must be [N, {len(schema.numeric)}] numeric columns in schema order"
+                                 + (" (this monitor has categorical features: pass a dict or DataFrame)" if schema.categorical else "")
+                                 + f"; got shape {list(arr.shape)}")
+            lengths = {arr.shape[0]}
+            table = arr
+        else:
+            lengths = set()
+        for name, dim in schema.embeddings:
+            block = None if embeddings is None else embeddings.get(name)
+            if block is None:
+                raise ValueError(f"missing embedding block {name!r} (dim {dim})")
+            shape = np.shape(block)
+            if len(shape) != 2 or shape[1] != dim:
+                raise ValueError(f"embedding block {name!r} must be [N, {dim}], got {list(shape)}")
+            lengths.add(shape[0])
+        if schema.scores:
+            if scores is None:
+                raise ValueError(f"the monitor has score output(s) {list(schema.scores)}: pass scores=")
+            lengths.add(np.shape(scores)[0] if np.ndim(scores) else 1)
+        for name, value in (("latency_ms", latency_ms), ("status_codes", status_codes), ("request_ids", request_ids)):
+            if value is not None:
+                lengths.add(len(value))
+        if len(lengths) != 1:
+            raise ValueError(f"every column of one log() call needs the same number of rows, got {sorted(lengths)}")
+        (n,) = lengths
+        return cls(int(n), False, table, embeddings, scores, latency_ms, status_codes, request_ids)
+
+
+def _categorical_codes(values: np.ndarray, categories: tuple[str, ...]) -> np.ndarray:
+    values = np.asarray(values)
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64)
+    if values.dtype.kind == "f":
+        out = np.where(np.isfinite(values), values, MISSING_CODE)
+        return out.astype(np.int64)
+    # strings: map each distinct value once; a name outside `categories` becomes code K (unseen)
+    uniques, inverse = np.unique(values.astype(str), return_inverse=True)
+    index = {c: i for i, c in enumerate(categories)}
+    lookup = np.array([index.get(u, MISSING_CODE if u in ("", "None", "nan") else len(categories)) for u in uniques], np.int64)
+    return lookup[inverse]
+
+
+def assemble(schema: ClientSchema, items: Sequence[LogItem]) -> dict[str, Any]:
+    """One batch's arrays from many log items (all single rows or blocks, mixed freely)."""
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("numeric", "categorical", "scores", "latency_ms", "status_codes")}
+    embed_parts: dict[str, list[np.ndarray]] = {name: [] for name, _ in schema.embeddings}
+    ids: list[str] = []
+    ids_complete = True
+    with_latency = all(it.latency_ms is not None for it in items)
+    with_status = all(it.status_codes is not None for it in items)
+    run: list[LogItem] = []
+
+    def flush_singles() -> None:
+        if not run:
+            return
+        n = len(run)
+        if schema.numeric:
+            parts["numeric"].append(np.array([[_num(it.features.get(c)) for c in schema.numeric] for it in run], np.float32).reshape(n, -1))
+        if schema.categorical:
+            index = [{name: i for i, name in enumerate(cats)} for cats in schema.categories]
+            parts["categorical"].append(np.array(
+                [[_code(it.features.get(c), idx) for c, idx in zip(schema.categorical, index)] for it in run], np.int64).reshape(n, -1))
+        for name, dim in schema.embeddings:
+            embed_parts[name].append(np.asarray([it.embeddings[name] for it in run], np.float32).reshape(n, dim))
+        if schema.scores:
+            parts["scores"].append(np.asarray([np.atleast_1d(_score_row(it.scores, schema)) for it in run], np.float32).reshape(n, -1))
+        if with_latency:
+            parts["latency_ms"].append(np.asarray([it.latency_ms for it in run], np.float32))
+        if with_status:
+            parts["status_codes"].append(np.asarray([it.status_codes for it in run], np.int32))
+        run.clear()
+
+    for it in items:
+        if it.request_ids is None:
+            ids_complete = False
+        else:
+            ids.extend([it.request_ids] if it.single else [str(x) for x in it.request_ids])
+        if it.single:
+            run.append(it)
+            continue
+        flush_singles()
+        n = it.rows
+        table = it.features
+        if schema.numeric:
+            if isinstance(table, np.ndarray):
+                parts["numeric"].append(table.astype(np.float32, copy=False))
+            else:
+                cols = [np.asarray(table[c], np.float32) if table is not None and c in table else np.full(n, np.nan, np.float32)
+                        for c in schema.numeric]
+                parts["numeric"].append(np.stack(cols, axis=1))
+        if schema.categorical:
+            cols = [_categorical_codes(table[c], cats) if table is not None and c in table else np.full(n, MISSING_CODE, np.int64)
+                    for c, cats in zip(schema.categorical, schema.categories)]
+            parts["categorical"].append(np.stack(cols, axis=1))
+        for name, _ in schema.embeddings:
+            embed_parts[name].append(np.asarray(it.embeddings[name], np.float32))
+        if schema.scores:
+            parts["scores"].append(np.asarray(it.scores, np.float32).reshape(n, -1))
+        if with_latency:
+            parts["latency_ms"].append(np.asarray(it.latency_ms, np.float32))
+        if with_status:
+            parts["status_codes"].append(np.asarray(it.status_codes, np.int32))
+    flush_singles()
+    out: dict[str, Any] = {k: np.concatenate(v) for k, v in parts.items() if v}
+    out["embeddings"] = {k: np.concatenate(v) for k, v in embed_parts.items() if v}
+    out["request_ids"] = ids if ids_complete and ids else None
+    return out
+
+
+def _num(v: Any) -> float:
+    return math.nan if v is None else float(v)
+
+
+def _code(v: Any, index: dict[str, int]) -> int:
+    """One categorical value -> code: an int is a code, a known name its index, an unknown name the
+    first code past the named ones (the baseline never saw it: counted as unseen), None missing."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return MISSING_CODE
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    return index.get(str(v), len(index))
+
+
+def _score_row(scores: Any, schema: ClientSchema) -> Any:
+    if isinstance(scores, Mapping):
+        return [scores[name] for name in schema.scores]
+    return scores

@@ -1,0 +1,255 @@
+"""The background sender of one monitor handle.
+
+`log()` appends a `LogItem` to a bounded buffer and returns. A sender thread forms batches of
+`min_batch_bytes`–`max_batch_bytes` (or whatever arrived within `linger_s`), numbers them
+(producer id + sequence), and streams them on `IngestService.StreamBatches`. Every batch stays in
+`unacked` until its ack arrives:
+
+* OK / duplicate → done (a duplicate was applied before: retries never double count);
+* RESOURCE_EXHAUSTED / UNAVAILABLE in the ack → resent after the ack's RetryInfo delay (or backoff);
+* any other code → dropped, its rows counted as rejected, `last_error` says why (with field violations);
+* a broken stream → reconnect with exponential backoff + jitter and resend every unacked batch with
+  the same sequence numbers.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import grpc
+from google.rpc import code_pb2
+
+from driftd.client._rows import ClientSchema, LogItem, assemble
+from driftd.client._wire import field_violations, retry_delay, status_from_rpc_error, tensor
+from driftd.v1 import ingest_pb2, ingest_pb2_grpc
+
+RETRY_CODES = {code_pb2.RESOURCE_EXHAUSTED, code_pb2.UNAVAILABLE}
+FATAL_STREAM_CODES = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
+
+
+@dataclass
+class SenderStats:
+    rows_logged: int = 0
+    rows_sent: int = 0
+    rows_acked: int = 0
+    rows_rejected: int = 0
+    rows_dropped: int = 0
+    batches_sent: int = 0
+    batches_retried: int = 0
+    duplicates: int = 0
+    reconnects: int = 0
+    last_error: str | None = None
+
+
+@dataclass(order=True)
+class _Pending:
+    sequence: int
+    rows: int = field(compare=False)
+    request: ingest_pb2.StreamBatchesRequest = field(compare=False)
+
+
+class BatchSender:
+    def __init__(self, channel: grpc.Channel, monitor_name: str, schema: ClientSchema, producer_id: str, *,
+                 metadata: list[tuple[str, str]] | None, buffer_rows: int, min_batch_bytes: int, max_batch_bytes: int,
+                 linger_s: float, max_unacked: int) -> None:
+        self._stub = ingest_pb2_grpc.IngestServiceStub(channel)
+        self.monitor_name = monitor_name
+        self.schema = schema
+        self.producer_id = producer_id
+        self._metadata = metadata
+        self._buffer_rows = buffer_rows
+        self._min_bytes = min_batch_bytes
+        self._max_bytes = max_batch_bytes
+        self._linger_s = linger_s
+        self._max_unacked = max_unacked
+        self._row_bytes = 4 * (len(schema.numeric) + 2 * len(schema.categorical) + sum(d for _, d in schema.embeddings)
+                               + len(schema.scores) + 2) + 16
+        self._items: collections.deque[LogItem] = collections.deque()
+        self._buffered = 0
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._sequence = itertools.count(1)
+        self._unacked: dict[int, _Pending] = {}
+        self._retry: list[tuple[float, int]] = []  # (due time, sequence)
+        self._resend: collections.deque[int] = collections.deque()
+        self._flush_requested = 0
+        self._closing = False
+        self._fatal: str | None = None
+        self.stats = SenderStats()
+        self._thread = threading.Thread(target=self._run, name=f"driftd-sender-{monitor_name}", daemon=True)
+        self._thread.start()
+
+    # -- caller side ---------------------------------------------------------------------------
+
+    def enqueue(self, item: LogItem) -> bool:
+        """Never blocks: False (rows counted as dropped) when the buffer is full."""
+        with self._lock:
+            self.stats.rows_logged += item.rows
+            if self._buffered + item.rows > self._buffer_rows or self._closing:
+                self.stats.rows_dropped += item.rows
+                return False
+            self._items.append(item)
+            self._buffered += item.rows
+            if self._buffered * self._row_bytes >= self._min_bytes:
+                self._cond.notify_all()
+        return True
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything logged so far is acknowledged (or rejected). False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._flush_requested += 1
+            self._cond.notify_all()
+            try:
+                while self._items or self._unacked:
+                    if self._fatal:
+                        raise RuntimeError(f"driftd sender stopped: {self._fatal}")
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    self._cond.wait(0.05 if remaining is None else min(0.05, remaining))
+                return True
+            finally:
+                self._flush_requested -= 1
+
+    def close(self, timeout: float | None = 30.0) -> bool:
+        flushed = self.flush(timeout) if not self._fatal else False
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+        return flushed
+
+    # -- sender thread -------------------------------------------------------------------------
+
+    def _form_batch(self) -> _Pending | None:
+        """Take items worth up to max_batch_bytes (lock held)."""
+        taken, rows = [], 0
+        while self._items and (not taken or (rows + self._items[0].rows) * self._row_bytes <= self._max_bytes):
+            item = self._items.popleft()
+            taken.append(item)
+            rows += item.rows
+        if not taken:
+            return None
+        self._buffered -= rows
+        arrays = assemble(self.schema, taken)
+        seq = next(self._sequence)
+        batch = ingest_pb2.Batch(monitor=self.monitor_name, producer_id=self.producer_id, sequence=seq)
+        if "numeric" in arrays:
+            batch.numeric.CopyFrom(tensor(arrays["numeric"]))
+        if "categorical" in arrays:
+            batch.categorical.CopyFrom(tensor(arrays["categorical"]))
+        for name, block in arrays["embeddings"].items():
+            batch.embeddings[name].CopyFrom(tensor(block))
+        if "scores" in arrays:
+            batch.scores.CopyFrom(tensor(arrays["scores"]))
+        if "latency_ms" in arrays:
+            batch.latency_ms.CopyFrom(tensor(arrays["latency_ms"]))
+        if "status_codes" in arrays:
+            batch.status_codes.CopyFrom(tensor(arrays["status_codes"]))
+        if arrays["request_ids"]:
+            batch.request_ids.extend(arrays["request_ids"])
+        return _Pending(seq, rows, ingest_pb2.StreamBatchesRequest(batch=batch))
+
+    def _requests(self, stream_alive: threading.Event) -> Iterator[ingest_pb2.StreamBatchesRequest]:
+        with self._cond:
+            # after a reconnect: everything unacked goes again, same sequences, in order
+            self._resend.extend(sorted(self._unacked))
+        while stream_alive.is_set():
+            with self._cond:
+                pending = None
+                now = time.monotonic()
+                while self._retry and self._retry[0][0] <= now:
+                    _, seq = heapq.heappop(self._retry)
+                    if seq in self._unacked:
+                        self._resend.append(seq)
+                if self._resend:
+                    seq = self._resend.popleft()
+                    pending = self._unacked.get(seq)
+                    if pending is not None:
+                        self.stats.batches_retried += 1
+                elif len(self._unacked) < self._max_unacked and self._items:
+                    ready = (self._buffered * self._row_bytes >= self._min_bytes or self._flush_requested or self._closing
+                             or time.monotonic() - self._oldest_wait >= self._linger_s)
+                    if ready:
+                        pending = self._form_batch()
+                        if pending is not None:
+                            self._unacked[pending.sequence] = pending
+                            self.stats.rows_sent += pending.rows
+                            self.stats.batches_sent += 1
+                if pending is None:
+                    if self._closing and not self._items and not self._unacked:
+                        return
+                    if not self._items:
+                        self._oldest_wait = time.monotonic()
+                    self._cond.wait(0.01 if self._items or self._retry else 0.1)
+                    continue
+            yield pending.request
+
+    def _handle_ack(self, ack: ingest_pb2.BatchAck) -> None:
+        with self._cond:
+            pending = self._unacked.get(ack.sequence)
+            if pending is None:
+                return
+            code = ack.status.code
+            if code == code_pb2.OK:
+                del self._unacked[ack.sequence]
+                self.stats.rows_acked += pending.rows
+                self.stats.duplicates += int(ack.duplicate)
+            elif code in RETRY_CODES:
+                delay = retry_delay(ack.status)
+                heapq.heappush(self._retry, (time.monotonic() + (delay if delay is not None else 0.1), ack.sequence))
+            else:
+                del self._unacked[ack.sequence]
+                self.stats.rows_rejected += pending.rows
+                fields = field_violations(ack.status)
+                self.stats.last_error = (f"batch {ack.sequence} rejected: {code_pb2.Code.Name(code)}: {ack.status.message}"
+                                         + (f" (fields: {', '.join(f for f, _ in fields)})" if fields else ""))
+            self._cond.notify_all()
+
+    def _run(self) -> None:
+        backoff = 0.05
+        self._oldest_wait = time.monotonic()
+        while True:
+            with self._cond:
+                if self._closing and not self._items and not self._unacked:
+                    return
+            alive = threading.Event()
+            alive.set()
+            call = None
+            try:
+                call = self._stub.StreamBatches(self._requests(alive), metadata=self._metadata)
+                for response in call:
+                    backoff = 0.05
+                    self._handle_ack(response.ack)
+                with self._cond:
+                    if self._closing and not self._items and not self._unacked:
+                        return
+            except grpc.RpcError as err:
+                code = err.code()
+                status = status_from_rpc_error(err)
+                self.stats.last_error = f"stream ended: {code.name}: {err.details()}"
+                if code in FATAL_STREAM_CODES:
+                    with self._cond:
+                        self._fatal = self.stats.last_error
+                        self._cond.notify_all()
+                    return
+                delay = retry_delay(status) if status is not None else None
+                backoff = delay if delay is not None else min(backoff * 2, 5.0)
+            finally:
+                alive.clear()
+                if call is not None:
+                    call.cancel()
+            self.stats.reconnects += 1
+            with self._cond:
+                if self._closing and not self._unacked and not self._items:
+                    return
+                self._cond.wait(backoff * (0.5 + random.random()))
