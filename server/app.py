@@ -122,7 +122,11 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
         name = f"monitors/{runtime.monitor_id}/snapshots/{snapshot['snapshot_id']}"
         await alarm_manager.on_snapshot(runtime.monitor, engine_adapter.metric_frame(snapshot), int(snapshot["row_count"]), now, name)
 
-    runtimes = Runtimes(store, executor, snapshot_retention=settings.snapshot_retention, on_snapshot=on_snapshot)
+    def on_applied(monitor_id: str, rows: int) -> None:
+        metrics.rows_applied.labels(monitor_id).inc(rows)
+
+    runtimes = Runtimes(store, executor, snapshot_retention=settings.snapshot_retention, on_snapshot=on_snapshot,
+                        on_applied=on_applied)
 
     async def monitor_deleted(monitor_id: str) -> None:
         await runtimes.invalidate(monitor_id)
@@ -137,7 +141,7 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
     monitor_pb2_grpc.add_MonitorServiceServicer_to_server(
         MonitorServicer(store, on_changed=runtimes.monitor_changed, on_deleted=monitor_deleted), server)
     baseline_pb2_grpc.add_BaselineServiceServicer_to_server(BaselineServicer(store, runtimes, executor, runtimes.invalidate), server)
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(runtimes, lifecycle, settings.max_batch_bytes), server)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(runtimes, lifecycle, settings.max_batch_bytes, metrics), server)
     snapshot_pb2_grpc.add_SnapshotServiceServicer_to_server(SnapshotServicer(store, runtimes, lifecycle), server)
     alarm_pb2_grpc.add_AlarmServiceServicer_to_server(AlarmServicer(store, alarm_hub, alarm_manager, lifecycle), server)
     health_pb2_grpc.add_HealthServicer_to_server(lifecycle.health, server)

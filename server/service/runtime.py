@@ -81,7 +81,8 @@ class MonitorRuntime:
     def __init__(self, monitor: Monitor, baseline_id: str, window: WindowEngine, executor: Executor,
                  persist_snapshot: Callable[[str, datetime, bytes], int], limits: QueueLimits = QueueLimits(),
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-                 on_snapshot: Callable[["MonitorRuntime", dict[str, Any]], Awaitable[None]] | None = None) -> None:
+                 on_snapshot: Callable[["MonitorRuntime", dict[str, Any]], Awaitable[None]] | None = None,
+                 on_applied: Callable[[str, int], None] | None = None) -> None:
         self.monitor = monitor
         self.monitor_id = monitor.monitor_id
         self.baseline_id = baseline_id
@@ -89,6 +90,7 @@ class MonitorRuntime:
         self._executor = executor
         self._persist = persist_snapshot
         self._on_snapshot = on_snapshot
+        self._on_applied = on_applied
         self._limits = limits
         self._clock = clock
         self._queue: deque[Batch | _Evaluate] = deque()
@@ -209,6 +211,8 @@ class MonitorRuntime:
                 merged = concat_batches(batches) if len(batches) > 1 else batches[0]
                 await loop.run_in_executor(self._executor, self._window.update, merged, self._clock().timestamp())
                 self.counters.applied_rows += rows
+                if self._on_applied is not None:
+                    self._on_applied(self.monitor_id, rows)
             except Exception as exc:  # noqa: BLE001 - a bug must not kill the worker; counted and logged
                 self.counters.failed_rows += rows
                 log.error("update_failed", monitor=self.monitor_id, rows=rows, exc_info=exc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from driftd.server.domain.errors import DriftdError, InvalidArgument
 from driftd.server.domain.monitor import parse_monitor_name
+from driftd.server.metrics import ServiceMetrics
 from driftd.server.service.runtimes import Runtimes
 from driftd.server.transport.batch_codec import decode_batch
 from driftd.server.transport.codec import decode_tensor
@@ -26,8 +27,9 @@ def _claimed_rows(batch: ingest_pb2.Batch) -> int:
 
 
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, runtimes: Runtimes, lifecycle: Lifecycle, max_batch_bytes: int) -> None:
+    def __init__(self, runtimes: Runtimes, lifecycle: Lifecycle, max_batch_bytes: int, metrics: ServiceMetrics | None = None) -> None:
         self._runtimes = runtimes
+        self._metrics = metrics
         self._lifecycle = lifecycle
         self._max_batch_bytes = max_batch_bytes
 
@@ -43,11 +45,21 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         except DriftdError as exc:
             ack.rejected_rows = _claimed_rows(batch)
             ack.status.CopyFrom(to_rpc_status(exc))
+            self._count(batch.monitor, "rejected", ack.rejected_rows)
             return ack
         ack.duplicate = offer.duplicate
         ack.accepted_rows = 0 if offer.duplicate else rows.n_rows
         ack.status.CopyFrom(OK_STATUS)
+        self._count(batch.monitor, "duplicate" if offer.duplicate else "accepted", rows.n_rows)
         return ack
+
+    def _count(self, monitor: str, outcome: str, rows: int) -> None:
+        if self._metrics is None:
+            return
+        # label values only for monitors that exist (bounded cardinality): unknown names count as "-"
+        monitor_id = monitor.removeprefix("monitors/") if self._runtimes.cached(monitor.removeprefix("monitors/")) else "-"
+        self._metrics.ingest_rows.labels(monitor_id, outcome).inc(rows)
+        self._metrics.ingest_batches.labels(monitor_id, outcome).inc()
 
     @grpc_errors
     async def StreamBatches(self, request_iterator, context):

@@ -36,9 +36,20 @@ class ClientSchema:
     def feature_names(self) -> set[str]:
         return set(self.numeric) | set(self.categorical)
 
+    @property
+    def feature_name_set(self) -> frozenset[str]:
+        cached = self.__dict__.get("_names")
+        if cached is None:
+            cached = frozenset(self.numeric) | frozenset(self.categorical)
+            object.__setattr__(self, "_names", cached)
+        return cached
+
+
+_SCALARS = (int, float, str, bool, type(None))
+
 
 def _is_scalar(v: Any) -> bool:
-    return np.ndim(v) == 0
+    return type(v) in _SCALARS or np.ndim(v) == 0
 
 
 def _table(data: Any) -> Mapping[str, Any] | None:
@@ -66,9 +77,9 @@ class LogItem:
     @classmethod
     def build(cls, schema: ClientSchema, features, embeddings, scores, latency_ms, status_codes, request_ids) -> "LogItem":
         """Cheap checks only (names and row counts); raises ValueError with the problem."""
-        if isinstance(features, Mapping) and all(_is_scalar(v) for v in features.values()):
-            unknown = set(features) - schema.feature_names
-            if unknown:
+        if type(features) is dict and all(map(_is_scalar, features.values())):
+            if not features.keys() <= schema.feature_name_set:
+                unknown = set(features) - schema.feature_names
                 raise ValueError(f"unknown feature(s) {sorted(unknown)}; the monitor has {sorted(schema.feature_names)}")
             if schema.embeddings and not embeddings:
                 raise ValueError(f"the monitor has embedding block(s) {[n for n, _ in schema.embeddings]}: pass embeddings=")
