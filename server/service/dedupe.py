@@ -52,5 +52,15 @@ class SequenceDedupe:
         self._watermark[producer_id] = w
         return True
 
+    def to_dict(self) -> dict:
+        return {"watermark": self._watermark, "above": {p: sorted(v) for p, v in self._above.items() if v}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SequenceDedupe":
+        out = cls()
+        out._watermark = {p: int(w) for p, w in d.get("watermark", {}).items()}
+        out._above = {p: set(v) for p, v in d.get("above", {}).items()}
+        return out
+
     def watermark(self, producer_id: str) -> int:
         return self._watermark.get(producer_id, 0)

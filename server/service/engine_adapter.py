@@ -12,6 +12,7 @@ from driftd.server.domain.alarms import MetricFrame, MetricSample
 from driftd.server.domain.baseline import Baseline, BaselineConfig, build_baseline as _build
 from driftd.server.domain.batch import Batch
 from driftd.server.domain.engine import DriftEngine
+from driftd.server.domain.engine_state import restore_engine, save_engine
 from driftd.server.domain.monitor import MonitorSpec
 
 
@@ -30,9 +31,16 @@ class WindowAdapter:
     def write_labels(self, request_ids: list[str], labels, now: float):
         return self.engine.write_labels(request_ids, labels, now=now)
 
+    def save(self) -> bytes:
+        return save_engine(self.engine)
 
-def open_window(spec: MonitorSpec, blob: bytes) -> WindowAdapter:
-    return WindowAdapter(DriftEngine.for_monitor(spec, Baseline.from_bytes(blob)))
+
+def open_window(spec: MonitorSpec, blob: bytes, state: bytes | None = None) -> WindowAdapter:
+    """A fresh window on the baseline, or the saved one when `state` is given (same baseline)."""
+    baseline = Baseline.from_bytes(blob)
+    if state is not None:
+        return WindowAdapter(restore_engine(baseline, state))
+    return WindowAdapter(DriftEngine.for_monitor(spec, baseline))
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ class WindowEngine(Protocol):
 
     def write_labels(self, request_ids: list[str], labels: Any, now: float) -> Any: ...
 
+    def save(self) -> bytes: ...
+
 
 @dataclass(frozen=True)
 class QueueLimits:
@@ -82,7 +84,7 @@ class MonitorRuntime:
                  persist_snapshot: Callable[[str, datetime, bytes], int], limits: QueueLimits = QueueLimits(),
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                  on_snapshot: Callable[["MonitorRuntime", dict[str, Any]], Awaitable[None]] | None = None,
-                 on_applied: Callable[[str, int], None] | None = None) -> None:
+                 on_applied: Callable[[str, int], None] | None = None, dedupe: SequenceDedupe | None = None) -> None:
         self.monitor = monitor
         self.monitor_id = monitor.monitor_id
         self.baseline_id = baseline_id
@@ -96,7 +98,7 @@ class MonitorRuntime:
         self._queue: deque[Batch | _Evaluate] = deque()
         self._queued_rows = 0
         self._wake = asyncio.Event()
-        self._dedupe = SequenceDedupe()
+        self._dedupe = dedupe or SequenceDedupe()
         self._watchers: set[asyncio.Queue] = set()
         self.counters = RuntimeCounters()
         self.latest_snapshot: dict[str, Any] | None = None
@@ -126,6 +128,13 @@ class MonitorRuntime:
         self.counters.accepted_batches += 1
         self._wake.set()
         return Offer(duplicate=False, queue_depth=len(self._queue))
+
+    def save_window(self) -> bytes:
+        """The window's state (call after `close()`: nothing is queued or running then)."""
+        return self._window.save()
+
+    def dedupe_state(self) -> dict:
+        return self._dedupe.to_dict()
 
     @property
     def queue_depth(self) -> int:

@@ -8,6 +8,7 @@ from concurrent.futures import Executor
 
 from driftd.server.domain.errors import FailedPrecondition
 from driftd.server.service import engine_adapter
+from driftd.server.service.dedupe import SequenceDedupe
 from driftd.server.service.runtime import MonitorRuntime, QueueLimits
 from driftd.server.store.sqlite import SqliteStore
 
@@ -49,10 +50,12 @@ class Runtimes:
                     reason="NO_ACTIVE_BASELINE", metadata={"monitor": monitor.name},
                 )
             stored = await asyncio.to_thread(self._store.get_baseline, monitor_id, monitor.active_baseline_id)
+            saved = await asyncio.to_thread(self._store.take_engine_state, monitor_id, monitor.active_baseline_id)
             window = await asyncio.get_running_loop().run_in_executor(
-                self._executor, engine_adapter.open_window, monitor.spec, stored.blob)
+                self._executor, engine_adapter.open_window, monitor.spec, stored.blob, saved[0] if saved else None)
             runtime = MonitorRuntime(monitor, monitor.active_baseline_id, window, self._executor, self._persist, self._limits,
-                                     on_snapshot=self._on_snapshot, on_applied=self._on_applied)
+                                     on_snapshot=self._on_snapshot, on_applied=self._on_applied,
+                                     dedupe=SequenceDedupe.from_dict(saved[1]) if saved else None)
             runtime.start()
             self._runtimes[monitor_id] = runtime
             return runtime
@@ -80,6 +83,11 @@ class Runtimes:
             runtime.monitor = monitor
 
     async def close_all(self) -> None:
-        """Apply every queued batch, then stop all runtimes (shutdown)."""
+        """Apply every queued batch, stop all runtimes, and save their windows (shutdown), so the next
+        start resumes them with nothing lost or counted twice."""
         runtimes, self._runtimes = list(self._runtimes.values()), {}
         await asyncio.gather(*(r.close() for r in runtimes))
+        loop = asyncio.get_running_loop()
+        for r in runtimes:
+            blob = await loop.run_in_executor(self._executor, r.save_window)
+            await asyncio.to_thread(self._store.put_engine_state, r.monitor_id, r.baseline_id, blob, r.dedupe_state())

@@ -336,6 +336,27 @@ class SqliteStore:
         rows = self._query(sql + " ORDER BY snapshot_id DESC LIMIT ?", args + (limit,))
         return [StoredSnapshot(r[0], r[1], _dt(r[2]), bytes(r[3])) for r in rows]
 
+    # -- engine state (windows) ----------------------------------------------------------------
+
+    def put_engine_state(self, monitor_id: str, baseline_id: str, blob: bytes, dedupe: dict[str, Any]) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO engine_states (monitor_id, baseline_id, saved_at, dedupe_json, blob) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (monitor_id) DO UPDATE SET baseline_id = excluded.baseline_id, saved_at = excluded.saved_at, "
+                "dedupe_json = excluded.dedupe_json, blob = excluded.blob",
+                (monitor_id, baseline_id, _ts(utcnow()), json.dumps(dedupe), sqlite3.Binary(blob)),
+            )
+
+    def take_engine_state(self, monitor_id: str, baseline_id: str) -> tuple[bytes, dict[str, Any]] | None:
+        """The saved state for this monitor and baseline, removed from the store (it is restored once;
+        the next shutdown saves a fresh one). State saved against another baseline is discarded."""
+        with self._tx() as c:
+            row = c.execute("SELECT baseline_id, blob, dedupe_json FROM engine_states WHERE monitor_id = ?", (monitor_id,)).fetchone()
+            c.execute("DELETE FROM engine_states WHERE monitor_id = ?", (monitor_id,))
+        if row is None or row[0] != baseline_id:
+            return None
+        return bytes(row[1]), json.loads(row[2])
+
     # -- ingest dedupe -------------------------------------------------------------------------
 
     def last_producer_sequences(self, monitor_id: str) -> dict[str, int]:

@@ -284,3 +284,21 @@ async def test_watch_snapshots_and_labels(served):
     watch.cancel()
     listed = await stub.ListSnapshots(s.ListSnapshotsRequest(parent="monitors/fraud"))
     assert [x.name for x in listed.snapshots] == [first.name]
+
+
+async def test_restart_resumes_window_and_dedupe(tmp_path):
+    srv = await start_served(tmp_path / "data")
+    await setup_monitor(srv.channel)
+    batches = [batch_proto(rows(500, seed=70 + k), sequence=k + 1) for k in range(3)]
+    await stream_batches(srv.channel, batches)
+    before = await evaluate(srv)
+    await stop_served(srv)  # drain: queued batches applied, windows saved
+    srv = await start_served(tmp_path / "data")
+    try:
+        acks = await stream_batches(srv.channel, [batches[1], batch_proto(rows(500, seed=99), sequence=4)])
+        assert acks[0].duplicate and not acks[1].duplicate  # dedupe state survived the restart
+        after = await evaluate(srv)
+        assert before.row_count == 1500 and after.row_count == 2000
+        assert after.numeric_features[0].sample_count == 2000
+    finally:
+        await stop_served(srv)
