@@ -54,7 +54,7 @@ from driftd.server.domain.errors import FailedPrecondition, InvalidArgument
 from driftd.server.domain.reservoir import RowReservoir, row_keys
 from driftd.server.domain.schema import (CategoricalFeature, EmbeddingBlock, NumericFeature, Schema, ScoreKind,
                                           ScoreOutput)
-from driftd.server.domain.thresholds import Threshold
+from driftd.server.domain.thresholds import Threshold, family_multipliers
 
 MAGIC = b"DRIFTDBL"
 FORMAT_VERSION = 1
@@ -317,7 +317,9 @@ def build_baseline(schema: Schema, reference: Batch, *, model_id: str = "", git_
     keys = row_keys(config.seed, stream=0xBA5E, start=0, n=n)
     shards = max(2, min(config.calibration_shards, n // 2))
     calib_rows = np.sort(rng.permutation(n)[: config.calibration_max_rows]) if n > config.calibration_max_rows else None
+    plan = calibration.shard_plan(n if calib_rows is None else len(calib_rows), shards, config.calibration_rounds, rng)
     thresholds: dict[str, Threshold] = {}
+    psi_nulls: list[tuple[np.ndarray, Threshold]] = []  # per group: scaled PSI null values [R, F], PSI thresholds
 
     def columns(group: str, x: np.ndarray, vmin, vmax, pos_thr) -> ColumnsBaseline:
         x64 = np.asarray(x, dtype=np.float64)
@@ -344,12 +346,12 @@ def build_baseline(schema: Schema, reference: Batch, *, model_id: str = "", git_
         sample = np.where(np.isfinite(sample), sample, np.nan)
         cx = x64 if calib_rows is None else x64[calib_rows]
         positions = binning.bin_positions(cx, edges, n_edges)
-        for stat, t in calibration.calibrate_columns(cx, positions, binning.valid_bins(n_edges, edges.shape[1]),
-                                                     k=config.reservoir_size,
-                                                     k_baseline=config.reservoir_size * config.baseline_reservoir_factor,
-                                                     shards=shards,
-                                                     rounds=config.calibration_rounds, rng=rng).items():
+        found, psi_null = calibration.calibrate_columns(
+            cx, positions, binning.valid_bins(n_edges, edges.shape[1]), k=config.reservoir_size,
+            k_baseline=config.reservoir_size * config.baseline_reservoir_factor, plan=plan)
+        for stat, t in found.items():
             thresholds[f"{group}.{stat}"] = t
+        psi_nulls.append((psi_null, found["psi"]))
         return ColumnsBaseline(names=(), edges=edges, n_edges=n_edges, counts=counts, nan_count=nan, mean=mean, std=std,
                                q1=q1, q3=q3, valid_min=vmin, valid_max=vmax, fence_lo=lo, fence_hi=hi,
                                out_of_range_count=oor, outlier_count=outl, positive_threshold=pos_thr,
@@ -380,10 +382,15 @@ def build_baseline(schema: Schema, reference: Batch, *, model_id: str = "", git_
                                   categories=tuple(tuple(c.categories) for c in schema.categorical), n_codes=k,
                                   counts=counts, missing_count=(codes < 0).sum(0), row_count=n)
         cpos = pos if calib_rows is None else pos[calib_rows]
-        for stat, t in calibration.calibrate_categorical(cpos, cat.valid, shards=shards, rounds=config.calibration_rounds,
-                                                         rng=rng).items():
+        found, psi_null = calibration.calibrate_categorical(cpos, cat.valid, plan=plan)
+        for stat, t in found.items():
             thresholds[f"categorical.{stat}"] = t
+        psi_nulls.append((psi_null, found["psi"]))
         categorical = cat
+    if psi_nulls:  # family-wise PSI multipliers over every numeric, score and categorical column at once
+        joint = Threshold(np.concatenate([t.warning for _, t in psi_nulls]), np.concatenate([t.critical for _, t in psi_nulls]),
+                          "inv_n")
+        thresholds["family.psi"] = family_multipliers(np.concatenate([v for v, _ in psi_nulls], axis=1), joint)
     embeddings = {}
     for block in schema.embeddings:
         e = as_numpy(reference.embeddings[block.name])
@@ -395,13 +402,15 @@ def build_baseline(schema: Schema, reference: Batch, *, model_id: str = "", git_
         sample = sample[np.isfinite(sample).all(1)]
         bws = median_heuristic_bandwidths(sample, config.mmd_bandwidth_multipliers)
         embeddings[block.name] = EmbeddingBaseline(block.name, sample, centroid, bws, n)
-        # calibration uses a larger pool than the stored sample when the reference has it
-        pool = RowReservoir(min(n, 4 * config.mmd_calibration_max_half))
+        # calibration pool: reference rows *not* in the stored sample (the next keys after it), so
+        # windows are simulated against the very sample they will be compared with
+        k_e = config.embedding_sample_size
+        pool = RowReservoir(min(n, k_e + 4 * config.mmd_calibration_max_half))
         pool.update({"e": e}, keys)
-        pool_x = pool.get()["e"]
+        pool_x = pool.get()["e"][k_e:]
         pool_x = pool_x[np.isfinite(pool_x).all(1)]
-        for stat, t in calibration.calibrate_mmd(pool_x, list(bws), rounds=config.mmd_calibration_rounds,
-                                                 max_half=config.mmd_calibration_max_half, rng=rng).items():
+        for stat, t in calibration.calibrate_mmd(pool_x, sample, list(bws), rounds=config.mmd_calibration_rounds,
+                                                 max_window=min(k_e, config.mmd_calibration_max_half), rng=rng).items():
             thresholds[f"embedding.{block.name}.{stat}"] = t
     meta = BaselineMetadata(model_id=model_id, data_hash=reference_hash(schema, reference), git_commit=git_commit,
                             created_at=(created_at or datetime.now(timezone.utc)).astimezone(timezone.utc).isoformat(),

@@ -15,31 +15,34 @@ from driftd.server.domain import kernel_bridge, stats_categorical, stats_numeric
 from driftd.server.domain.thresholds import Threshold, family_multipliers, from_null_values, pooled_by_group, scale_factor
 
 
-def _shard_rounds(n_rows: int, shards: int, rounds: int, rng: np.random.Generator):
-    """Yield ([S, h] row indices, how many shards to use): seeded shuffles cut into S disjoint shards,
-    until R shards have been used."""
+def shard_plan(n_rows: int, shards: int, rounds: int, rng: np.random.Generator) -> list[tuple[np.ndarray, int]]:
+    """[([S, h] row indices, how many shards to use)]: seeded shuffles cut into S disjoint shards,
+    until R shards are used. Every column group is calibrated on the same plan, so round r is the
+    same rows for all columns and family-wise (max over columns) thresholds can span groups."""
     h = n_rows // shards
-    done = 0
+    plan, done = [], 0
     while done < rounds:
         perm = rng.permutation(n_rows)[: shards * h].reshape(shards, h)
         take = min(shards, rounds - done)
-        yield perm, take  # all S shards (complements need them); the first `take` are used
+        plan.append((perm, take))  # all S shards (complements need them); the first `take` are used
         done += take
+    return plan
 
 
 def calibrate_columns(x: np.ndarray, positions: np.ndarray, valid: np.ndarray, *, k: int, k_baseline: int,
-                      shards: int, rounds: int, rng: np.random.Generator) -> dict[str, Threshold]:
+                      plan: list) -> tuple[dict[str, Threshold], np.ndarray]:
     """Thresholds of psi / kl / js / ks / w1 for numeric-like columns, plus family multipliers
     ``family.psi`` / ``family.w1`` (see `thresholds.family_multipliers`).
 
     `x` [n, F] float64 (NaN = missing), `positions` [n, F] bin positions (-1 = NaN) on the
     baseline's bins, `valid` [F, B] the real bins. KS / W1 compare ≤k shard rows (the window's
     reservoir size) with ≤k_baseline rows of the other shards (the baseline's reservoir size).
+    Also returns the scaled PSI null values [R, F] for family-wise thresholds across groups.
     """
     n, n_cols = x.shape
     nb = valid.shape[1]
     vals: dict[str, list[np.ndarray]] = {s: [] for s in ("psi", "kl", "js", "ks", "w1")}
-    for perm, take in _shard_rounds(n, shards, rounds, rng):
+    for perm, take in plan:
         n_shards, h = perm.shape
         sub = positions[perm].astype(np.int64)  # [S, h, F]
         ok = sub >= 0
@@ -69,16 +72,15 @@ def calibrate_columns(x: np.ndarray, positions: np.ndarray, valid: np.ndarray, *
             out[name] = pooled_by_group(v, groups, "inv_n")
         if name in ("psi", "w1"):
             out[f"family.{name}"] = family_multipliers(v, out[name])
-    return out
+    return out, np.concatenate(vals["psi"])
 
 
-def calibrate_categorical(positions: np.ndarray, valid: np.ndarray, *, shards: int, rounds: int,
-                          rng: np.random.Generator) -> dict[str, Threshold]:
+def calibrate_categorical(positions: np.ndarray, valid: np.ndarray, *, plan: list) -> tuple[dict[str, Threshold], np.ndarray]:
     """Thresholds of chi2 / psi / kl / js for categorical columns (`positions` [n, F], -1 = missing)."""
     n, n_cols = positions.shape
     nb = valid.shape[1]
     vals: dict[str, list[np.ndarray]] = {s: [] for s in ("chi2", "psi", "kl", "js")}
-    for perm, take in _shard_rounds(n, shards, rounds, rng):
+    for perm, take in plan:
         n_shards = perm.shape[0]
         sub = positions[perm].astype(np.int64)
         ok = sub >= 0
@@ -96,24 +98,36 @@ def calibrate_categorical(positions: np.ndarray, valid: np.ndarray, *, shards: i
     out = {name: from_null_values(np.concatenate(chunks), "none" if name == "chi2" else "inv_n")
            for name, chunks in vals.items()}
     out["family.psi"] = family_multipliers(np.concatenate(vals["psi"]), out["psi"])
-    return out
+    return out, np.concatenate(vals["psi"])
 
 
-def calibrate_mmd(sample: np.ndarray, bandwidths: list[float], *, rounds: int, max_half: int,
-                  rng: np.random.Generator) -> dict[str, Threshold]:
-    """Thresholds of mmd2 (unbiased) from disjoint halves of the embedding sample."""
-    n = len(sample)
-    h = min(n // 2, max_half)
+def calibrate_mmd(pool: np.ndarray, baseline_sample: np.ndarray, bandwidths: list[float], *, rounds: int,
+                  max_window: int, rng: np.random.Generator) -> dict[str, Threshold]:
+    """Thresholds of mmd2 (unbiased): windows of ≤ `max_window` rows (the engine's window sample size)
+    drawn from reference rows outside the stored sample (`pool`), each compared with the stored
+    baseline sample itself — the same comparison the engine makes, conditional on that sample.
+    Given the fixed baseline sample, the unbiased MMD² has a non-zero null mean that does not shrink
+    with the window size, so the values are calibrated at the engine's own window sample size and
+    scaled by sqrt(1/n + 1/m) (exact at that size; larger thresholds for smaller windows). When the
+    reference is too small for a disjoint pool, disjoint halves of the stored sample are used."""
     mmd_vals = []
-    if h >= 2:
-        t = torch.as_tensor(np.ascontiguousarray(sample), dtype=torch.float32)
+    base = torch.as_tensor(np.ascontiguousarray(baseline_sample), dtype=torch.float32)
+    if len(pool) >= 2 and len(base) >= 2:
+        t = torch.as_tensor(np.ascontiguousarray(pool), dtype=torch.float32)
+        h = min(len(pool), max_window)
         for _ in range(rounds):
-            perm = torch.as_tensor(rng.permutation(n)[: 2 * h])
-            r = kernel_bridge.mmd(t[perm[:h]], t[perm[h:]], bandwidths=bandwidths, n_permutations=0, seed=0)
-            mmd_vals.append(float(r.mmd2_unbiased) / float(scale_factor("inv_n", h, h)))
+            idx = torch.as_tensor(rng.permutation(len(pool))[:h])
+            r = kernel_bridge.mmd(t[idx], base, bandwidths=bandwidths, n_permutations=0, seed=0)
+            mmd_vals.append(float(r.mmd2_unbiased) / float(scale_factor("inv_sqrt_n", h, len(base))))
+    elif len(base) >= 4:
+        h = len(base) // 2
+        for _ in range(rounds):
+            idx = torch.as_tensor(rng.permutation(len(base)))
+            r = kernel_bridge.mmd(base[idx[:h]], base[idx[h:2 * h]], bandwidths=bandwidths, n_permutations=0, seed=0)
+            mmd_vals.append(float(r.mmd2_unbiased) / float(scale_factor("inv_sqrt_n", h, h)))
     if not mmd_vals:
         mmd_vals = [math.nan]
-    return {"mmd2": from_null_values(np.array(mmd_vals), "inv_n")}
+    return {"mmd2": from_null_values(np.array(mmd_vals), "inv_sqrt_n")}
 
 
 def centroid_cosine_thresholds(centroid: np.ndarray, variance: np.ndarray, n: int, m: int, *, rounds: int = 400,

@@ -3,9 +3,12 @@
 Verdicts. Each statistic is judged against its thresholds (value > critical → CRITICAL, > warning
 → WARNING); with fewer than `min_samples` values it is INSUFFICIENT_DATA. A column's verdict is
 the worst verdict of its *driving* statistics (`DRIVING`): the effect size PSI against its
-calibrated thresholds (numeric and categorical columns and scores; MMD² for embeddings) plus the
+calibrated thresholds (numeric and categorical columns and scores) plus the
 data-quality rates, so a 1 % sentinel value or a NaN burst raises the verdict even when PSI barely
-moves. The other statistics (KL, JS, KS, W1 and W1 relative to the reference IQR, chi-square and
+moves. Embeddings: MMD² against its calibrated thresholds, or — with ≥ 99 permutations, the default
+200 — its permutation p-value (≤ 0.05 warning, ≤ 0.01 critical): both sides are fixed-size samples
+(window reservoir vs stored baseline sample), so that p-value keeps its meaning at any QPS and is
+exact under the null, while thresholds calibrated against one stored sample are only approximate. The other statistics (KL, JS, KS, W1 and W1 relative to the reference IQR, chi-square and
 their p-values, centroid cosine) are reported with their own thresholds and verdicts, and alarm
 rules can select any of them, but they do not drive the column verdict by default: at high QPS
 every p-value rejects, and each extra driver adds its own ≈ 5 % of false alarms (measured with W1
@@ -15,6 +18,7 @@ the most accurate of them (distribution-free on quantile bins, pooled over colum
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -35,6 +39,7 @@ DRIVING = {
     "embedding": ("mmd2_unbiased",),
 }
 MAX_SHARES = 100
+PERMUTATION_VERDICT_MIN = 99  # with ≥ 99 permutations the embedding verdict uses the p-value (0.05 / 0.01)
 QUALITY = {"numeric": ("nan_rate", "out_of_range_rate", "outlier_rate"), "categorical": ("unseen_rate", "missing_rate"),
            "scores": ("positive_rate_delta",)}
 FAMILY = {"numeric": ("psi",), "categorical": ("psi",), "scores": ("psi",)}
@@ -46,12 +51,14 @@ def group_verdict(items, baseline: Baseline, group: str) -> tuple[Verdict, list[
     A column's own verdict uses its per-column thresholds (≈ 5 % / 1 % false alarms each); over
     many columns some column is always over its warning line. The group verdict instead asks
     whether any column exceeds g × its threshold, with the family multipliers g calibrated on the
-    reference by the max-statistic rule (`thresholds.family_multipliers`), so the whole group has
-    ≈ 5 % / 1 % false alarms. Data-quality rates count with their own thresholds.
+    reference by the max-statistic rule (`thresholds.family_multipliers`). The PSI family spans all
+    numeric, categorical and score columns at once (`family.psi`: every group is calibrated on the
+    same shards), so all of them together trip ≈ 5 % / 1 % of windows drawn from the reference
+    distribution. Data-quality rates count with their own thresholds; embeddings with theirs.
     """
     verdicts, reasons = [], []
     for stat in FAMILY[group]:
-        fam = baseline.threshold(f"{group}.family.{stat}")
+        fam = baseline.threshold(f"family.{stat}") or baseline.threshold(f"{group}.family.{stat}")
         g_w, g_c = (1.0, 1.0) if fam is None else (float(fam.warning[0]), float(fam.critical[0]))
         for it in items:
             s = getattr(it, stat)
@@ -255,6 +262,12 @@ def embedding_drift(name: str, ep: EmbeddingPane, baseline: Baseline, *, permuta
         pv = None
     thr = None if t_mmd is None else tuple(a[0] for a in t_mmd.at(n, m))
     mmd_stat = _stat(unb, n, m, thr, p_value=pv, effect=unb, min_samples=min_emb)
+    if pv is not None and permutations >= PERMUTATION_VERDICT_MIN and mmd_stat.verdict != Verdict.INSUFFICIENT_DATA:
+        # Both sides are fixed-size samples, so the permutation p-value does not shrink with traffic, and it
+        # is exact under "same distribution" (the calibrated MMD² thresholds are conditional on one stored
+        # baseline sample and only approximate); the verdict follows it.
+        v = Verdict.CRITICAL if pv <= 0.01 else Verdict.WARNING if pv <= 0.05 else Verdict.OK
+        mmd_stat = dataclasses.replace(mmd_stat, verdict=v)
     n_fin = ep.count - ep.nonfinite_rows
     if n_fin > 0:
         cen = ep.total / n_fin
@@ -265,6 +278,8 @@ def embedding_drift(name: str, ep: EmbeddingPane, baseline: Baseline, *, permuta
                                                   n_fin, eb.row_count, seed=seed) if len(eb.sample) > 1 else None
     cos_stat = _stat(cos, n_fin, eb.row_count, cthr, effect=cos, min_samples=min_emb)
     verdict, reasons = _reasons({"mmd2_unbiased": mmd_stat}, DRIVING["embedding"])
+    if pv is not None and permutations >= PERMUTATION_VERDICT_MIN and verdict in (Verdict.WARNING, Verdict.CRITICAL):
+        reasons = [f"mmd2_unbiased {unb:.4g}: permutation p-value {pv:.3g} <= {0.01 if verdict == Verdict.CRITICAL else 0.05}"]
     return EmbeddingDrift(block=name, sample_count=n, baseline_sample_count=m, mmd2_unbiased=mmd_stat, mmd2_biased=bia,
                           bandwidths=[float(b) for b in eb.bandwidths], permutations=permutations if pv is not None else 0,
                           centroid_cosine_distance=cos_stat, nonfinite_rows=ep.nonfinite_rows, verdict=verdict,
