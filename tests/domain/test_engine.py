@@ -183,3 +183,19 @@ def test_min_samples_gives_insufficient_data(mixed_baseline):
     s = e.evaluate(now=1.0)
     assert all(f.verdict == Verdict.INSUFFICIENT_DATA for f in s.numeric_features)
     assert s.numeric_features[0].psi.sample_size == 5 and s.numeric_features[0].psi.warning_threshold is not None
+
+
+def test_mixed_schema_null_window_rate(mixed_baseline):
+    """Numeric + categorical + scores + an embedding block: whole-window false alarms stay low."""
+    rng = np.random.default_rng(123)
+    R = 60
+    warn = crit = emb = 0
+    for _ in range(R):
+        e = DriftEngine(mixed_baseline, mmd_permutations=99)
+        e.update(mixed_batch(rng, 3000), now=1.0)
+        s = e.evaluate(now=2.0)
+        warn += s.verdict in (Verdict.WARNING, Verdict.CRITICAL)
+        crit += s.verdict == Verdict.CRITICAL
+        emb += s.embedding_blocks[0].verdict != Verdict.OK
+    print("mixed null rates", {"window_warning": warn / R, "window_critical": crit / R, "embedding_flagged": emb / R})
+    assert warn / R <= 0.2 and crit / R <= 0.08 and emb / R <= 0.15
