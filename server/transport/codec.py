@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 import numpy as np
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from driftd.client.wire import tensor
 from driftd.server.domain.errors import FieldViolation, InvalidArgument
 from driftd.server.domain.monitor import (
     AlarmRule,
@@ -42,7 +43,6 @@ NUMPY_DTYPES: dict[int, np.dtype] = {
     tensor_pb2.DATA_TYPE_UINT8: np.dtype("u1"),
     tensor_pb2.DATA_TYPE_BOOL: np.dtype("?"),
 }
-DATA_TYPES_BY_NUMPY = {np.dtype(v).newbyteorder("<"): k for k, v in NUMPY_DTYPES.items() if k != tensor_pb2.DATA_TYPE_BFLOAT16}
 MAX_RANK = 4
 
 
@@ -65,12 +65,8 @@ def decode_tensor(t: tensor_pb2.Tensor, field: str, *, allowed: set[int] | None 
     return np.frombuffer(t.data, dtype=dtype).reshape(shape)
 
 
-def encode_tensor(array: np.ndarray) -> tensor_pb2.Tensor:
-    array = np.ascontiguousarray(array)
-    dt = array.dtype.newbyteorder("<") if array.dtype.byteorder not in ("|",) else array.dtype
-    if dt not in DATA_TYPES_BY_NUMPY:
-        raise TypeError(f"unsupported dtype {array.dtype}")
-    return tensor_pb2.Tensor(dtype=DATA_TYPES_BY_NUMPY[dt], shape=list(array.shape), data=array.astype(dt, copy=False).tobytes())
+# One encoder for server and clients (the server depends on the client distribution for its stubs).
+encode_tensor = tensor
 
 
 # -- times ---------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import grpc
 import numpy as np
 
 from driftd.client._rows import ClientSchema, LogItem, assemble
-from driftd.client._wire import tensor
+from driftd.client.wire import tensor
 from driftd.client.alarms import subscribe_alarms
 from driftd.client.sender import BatchSender, SenderStats
 from driftd.v1 import (

@@ -28,7 +28,7 @@ import grpc
 from google.rpc import code_pb2
 
 from driftd.client._rows import ClientSchema, LogItem, assemble
-from driftd.client._wire import field_violations, retry_delay, status_from_rpc_error, tensor
+from driftd.client.wire import field_violations, retry_delay, status_from_rpc_error, tensor
 from driftd.v1 import ingest_pb2, ingest_pb2_grpc
 
 RETRY_CODES = {code_pb2.RESOURCE_EXHAUSTED, code_pb2.UNAVAILABLE}
