@@ -1,0 +1,134 @@
+"""Torch reference of the fused bucketize-histogram: the CPU fallback and the test oracle.
+
+Convention (design §2), per feature f with edges ``e_0 <= ... <= e_{E-1}`` padded on the right with
+``+inf`` (k_f = number of edges below +inf, at least 1):
+
+* ``under[f]``     = #(x < e_0)                      (includes -inf values)
+* ``counts[f, i]`` = #(e_i <= x < e_{i+1}) for i < k_f - 1, and 0 for the padded bins i >= k_f - 1
+* ``over[f]``      = #(x >= e_{k_f - 1})             (includes +inf values)
+* ``nan[f]``       = #NaN (in no other count)
+
+i.e. ``bin = searchsorted(edges[:k_f], x, side='right')`` with bin 0 = under and bin k_f = over.
+Comparisons run in the promoted dtype of x and edges (fp16 / bf16 against fp32 edges compare in
+fp32, exactly).
+
+CPU formulation (the fastest measured on the 2-core dev machine, see bench/README.md "Kernels"):
+compare-and-sum ``ge[f, j] = #(x[:, f] >= e[f, j])`` over blocks of 2048 rows, compiled once by
+``torch.compile`` (inductor C++; dynamic shapes, so one compile serves every N / F / E); bins are
+differences of ``ge``. The last partial block is padded with NaN (uncounted by ``ge``). When no
+compiler works (or ``DRIFTD_KERNELS_COMPILE=0``), an eager version runs: blocked compare-and-sum for
+few edges, batched ``torch.searchsorted`` + ``bincount`` otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import torch
+
+log = logging.getLogger(__name__)
+
+BLOCK_ROWS = 2048
+_compiled = None
+_compile_failed = False
+_lock = threading.Lock()
+
+
+def compile_enabled() -> bool:
+    return os.environ.get("DRIFTD_KERNELS_COMPILE", "1") != "0" and not _compile_failed
+
+
+def _ge_blocks(x: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """x [C*BLOCK_ROWS, F], e [F, E] (same dtype) -> (ge [F, E] int64, nan [F] int64)."""
+    xr = x.view(-1, BLOCK_ROWS, x.shape[1])
+    ge = (xr[:, :, :, None] >= e[None, None]).sum(1, dtype=torch.int32).sum(0, dtype=torch.int64)
+    return ge, torch.isnan(x).sum(0)
+
+
+def _get_compiled():
+    global _compiled
+    if _compiled is None:
+        with _lock:
+            if _compiled is None:
+                _compiled = torch.compile(_ge_blocks, dynamic=True)
+    return _compiled
+
+
+def _ge_compiled(x: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    global _compile_failed
+    n, f = x.shape
+    main = (n // BLOCK_ROWS) * BLOCK_ROWS
+    fn = _get_compiled()
+    try:
+        ge = torch.zeros(e.shape, dtype=torch.int64)
+        nan = torch.zeros(f, dtype=torch.int64)
+        if main:
+            g, c = fn(x[:main], e)
+            ge += g
+            nan += c
+        if n - main:
+            tail = torch.full((BLOCK_ROWS, f), float("nan"), dtype=x.dtype)
+            tail[: n - main] = x[main:]
+            g, c = fn(tail, e)
+            ge += g
+            nan += c - (BLOCK_ROWS - (n - main))
+        return ge, nan
+    except Exception as exc:  # no working compiler: remember, log once, go eager
+        _compile_failed = True
+        log.warning("driftd.kernels: torch.compile of the CPU histogram failed (%s); using eager torch", exc)
+        return _ge_eager(x, e)
+
+
+def _ge_eager(x: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    n, f = x.shape
+    n_e = e.shape[1]
+    nan = torch.isnan(x).sum(0)
+    if n_e <= 16:
+        ge = torch.zeros((f, n_e), dtype=torch.int64, device=x.device)
+        step = max(1, (1 << 22) // max(1, f * n_e))
+        for s in range(0, n, step):
+            ge += (x[s:s + step, :, None] >= e[None]).sum(0)
+        return ge, nan
+    # searchsorted(side='right') gives #(e <= x) = #(x >= e); NaN sorts past every edge, drop it
+    idx = torch.searchsorted(e, x.t().contiguous(), right=True)
+    idx = torch.where(torch.isnan(x.t()), 0, idx)
+    off = torch.arange(f, device=x.device)[:, None] * (n_e + 1)
+    cnt = torch.bincount((idx + off).reshape(-1), minlength=f * (n_e + 1)).view(f, n_e + 1)
+    cnt[:, 0] -= nan  # NaN were put in slot 0
+    # ge[j] = #(idx >= j + 1) = reverse cumulative sum of slots j+1..E
+    ge = cnt.flip(1).cumsum(1).flip(1)[:, 1:]
+    return ge, nan
+
+
+def counts_from_ge(ge: torch.Tensor, nan: torch.Tensor, n: int, n_finite: torch.Tensor):
+    """(counts [F, E-1], nan, under, over) from ge[f, j] = #(x >= e_j) and the finite-edge counts."""
+    f, n_e = ge.shape
+    last = (n_finite - 1).clamp_min(0)
+    over = ge.gather(1, last[:, None])[:, 0]
+    under = (n - nan) - ge[:, 0]
+    counts = ge[:, :-1] - ge[:, 1:]
+    keep = torch.arange(n_e - 1, device=ge.device)[None, :] < last[:, None]
+    counts = torch.where(keep, counts, torch.zeros((), dtype=counts.dtype, device=counts.device))
+    return counts.to(torch.int64), nan.to(torch.int64), under.to(torch.int64), over.to(torch.int64)
+
+
+def finite_edge_counts(edges: torch.Tensor) -> torch.Tensor:
+    """k_f = number of edges below +inf (at least 1) per feature."""
+    return (edges < float("inf")).sum(1).clamp_min(1)
+
+
+def bucketize_histogram_torch(x: torch.Tensor, edges: torch.Tensor):
+    """Reference histogram (inputs already validated). Returns (counts, nan, under, over)."""
+    cdt = torch.promote_types(x.dtype, edges.dtype)
+    if cdt in (torch.float16, torch.bfloat16):
+        cdt = torch.float32
+    xc = x.to(cdt).contiguous()
+    e = edges.to(device=x.device, dtype=cdt).contiguous()
+    n = x.shape[0]
+    if x.device.type == "cpu" and compile_enabled() and n > 0:
+        ge, nan = _ge_compiled(xc, e)
+    else:
+        ge, nan = _ge_eager(xc, e)
+    return counts_from_ge(ge, nan, n, finite_edge_counts(e))

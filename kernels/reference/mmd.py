@@ -1,0 +1,123 @@
+"""Torch reference of the tiled MMD² with permutation test: the CPU fallback and the test oracle.
+
+Numerics (design §3): the pooled sample Z = X ∪ Y is centred (pooled mean, computed in fp64)
+and cast once to the compute dtype (fp32, or fp64 for fp64 inputs); squared norms come from those
+same rounded operands; ``d² = ‖z_i‖² + ‖z_j‖² − 2 z_i·z_j`` is clamped at 0; the kernel matrix is
+built tile by tile ([TILE_ROWS × TILE_COLS] per bandwidth, never (n+m)²), sums inside a tile in the
+compute dtype and across tiles in fp64; the diagonal is masked (k(z, z) = 1 exactly is added back
+for the biased estimate).
+
+Permutation test (indicator-matrix trick): A [N, P+1] is 0/1 with column 0 the observed split
+(rows 0..n−1 are X) and columns 1..P the seeded permutations (`permutation_indicators`). Per tile
+``M = K_IJ @ A_J``; accumulated per column: ``s1 = 1ᵀKa`` and ``s2 = aᵀKa``, plus ``tot = 1ᵀK1``.
+Then XX = s2, XY = s1 − s2, YY = tot − 2 s1 + s2 (K symmetric, diagonal masked).
+"""
+
+from __future__ import annotations
+
+import torch
+
+TILE_ROWS = 1024
+TILE_COLS = 2048
+DEFAULT_MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
+MEDIAN_MAX_POINTS = 1000
+
+
+def compute_dtype(*ts: torch.Tensor) -> torch.dtype:
+    return torch.float64 if any(t.dtype == torch.float64 for t in ts) else torch.float32
+
+
+def pooled_centred(x: torch.Tensor, y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Z = [x; y] minus the pooled mean (fp64 mean), in `dtype`."""
+    z = torch.cat([x.to(dtype), y.to(dtype)])
+    mu = torch.cat([x, y]).to(torch.float64).mean(0)
+    return (z.to(torch.float64) - mu).to(dtype) if dtype != torch.float64 else z - mu
+
+
+def median_heuristic_sigma2(x: torch.Tensor, y: torch.Tensor, *, seed: int = 0,
+                            max_points: int = MEDIAN_MAX_POINTS) -> float:
+    """σ² = median of pairwise squared distances (i < j) of the pooled sample / 2, in fp64.
+
+    At most `max_points` pooled rows are used: all of them when N <= max_points, else a seeded
+    subsample (``torch.randperm(N, generator=manual_seed(seed))[:max_points]``, sorted). The median
+    is numpy's (mean of the two middle values). Returns 1.0 when the median is 0 or not finite.
+    """
+    z = torch.cat([x, y]).to(torch.float64)
+    if len(z) > max_points:
+        g = torch.Generator().manual_seed(int(seed))
+        idx = torch.randperm(len(z), generator=g)[:max_points].sort().values
+        z = z[idx.to(z.device)]
+    z = z - z.mean(0)
+    sq = (z * z).sum(1)
+    d2 = (sq[:, None] + sq[None, :] - 2.0 * (z @ z.T)).clamp_min(0)
+    iu = torch.triu_indices(len(z), len(z), 1, device=z.device)
+    vals = d2[iu[0], iu[1]]
+    if vals.numel() == 0:
+        return 1.0
+    med = float(torch.quantile(vals, 0.5))
+    s2 = med / 2.0
+    return s2 if s2 > 0 and s2 < float("inf") else 1.0
+
+
+def default_bandwidths(x: torch.Tensor, y: torch.Tensor, *, seed: int = 0) -> list[float]:
+    """σ²·c² for c in (0.25, 0.5, 1, 2, 4) (i.e. σ·c), σ² from `median_heuristic_sigma2`."""
+    s2 = median_heuristic_sigma2(x, y, seed=seed)
+    return [s2 * c * c for c in DEFAULT_MULTIPLIERS]
+
+
+def permutation_indicators(n: int, m: int, n_permutations: int, seed: int = 0,
+                           device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A [n+m, P+1] 0/1: column 0 marks rows 0..n−1 (the observed X); column p >= 1 marks the
+    first n entries of the p-th ``torch.randperm(n+m)`` drawn from ``torch.Generator().manual_seed(seed)``
+    (on CPU, so identical on every device)."""
+    big_n = n + m
+    a = torch.zeros((big_n, n_permutations + 1), dtype=dtype)
+    a[:n, 0] = 1
+    if n_permutations:
+        g = torch.Generator().manual_seed(int(seed))
+        cols = torch.empty((n_permutations, n), dtype=torch.int64)
+        for p in range(n_permutations):  # one randperm per permutation (vectorised inside)
+            cols[p] = torch.randperm(big_n, generator=g)[:n]
+        a[cols.T, torch.arange(1, n_permutations + 1)[None, :]] = 1
+    return a.to(device)
+
+
+def stats_from_sums(s1: torch.Tensor, s2: torch.Tensor, tot: torch.Tensor, n: int, m: int):
+    """(unbiased [nb, P+1], biased [nb, P+1]) from fp64 sums s1 = 1ᵀKa, s2 = aᵀKa, tot = 1ᵀK1
+    (diagonal masked)."""
+    xx = s2
+    xy = s1 - s2
+    yy = tot[:, None] - 2.0 * s1 + s2
+    unb = xx / (n * (n - 1)) + yy / (m * (m - 1)) - 2.0 * xy / (n * m)
+    bia = (xx + n) / (n * n) + (yy + m) / (m * m) - 2.0 * xy / (n * m)
+    return unb, bia
+
+
+def mmd2_sums_torch(z: torch.Tensor, a: torch.Tensor, bandwidths: list[float], *,
+                    tile_rows: int = TILE_ROWS, tile_cols: int = TILE_COLS):
+    """fp64 (s1 [nb, P+1], s2 [nb, P+1], tot [nb]) over all tiles of the masked kernel matrix."""
+    big_n = z.shape[0]
+    cdt = z.dtype
+    nb = len(bandwidths)
+    a = a.to(cdt)
+    sq = (z * z).sum(1)
+    coef = torch.tensor([-0.5 / b for b in bandwidths], dtype=cdt, device=z.device)[:, None, None]
+    s1 = torch.zeros((nb, a.shape[1]), dtype=torch.float64, device=z.device)
+    s2 = torch.zeros_like(s1)
+    tot = torch.zeros(nb, dtype=torch.float64, device=z.device)
+    for i0 in range(0, big_n, tile_rows):
+        i1 = min(i0 + tile_rows, big_n)
+        zi, ai = z[i0:i1], a[i0:i1]
+        for j0 in range(0, big_n, tile_cols):
+            j1 = min(j0 + tile_cols, big_n)
+            d2 = torch.addmm(sq[i0:i1, None] + sq[None, j0:j1], zi, z[j0:j1].T, alpha=-2.0).clamp_min_(0)
+            lo, hi = max(i0, j0), min(i1, j1)
+            if lo < hi:  # tile crosses the diagonal: mask it (exp(-inf) = 0)
+                r = torch.arange(lo, hi, device=z.device)
+                d2[r - i0, r - j0] = float("inf")
+            k = torch.exp(d2[None] * coef)  # [nb, R, C]
+            mk = torch.matmul(k, a[j0:j1])  # [nb, R, P+1]
+            s1 += mk.sum(1).to(torch.float64)
+            s2 += (mk * ai[None]).sum(1).to(torch.float64)
+            tot += k.sum((1, 2)).to(torch.float64)
+    return s1, s2, tot
