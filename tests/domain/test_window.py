@@ -61,7 +61,13 @@ def test_batch_equals_stream_for_any_split(mixed_baseline, n, cuts, seed):
     bounds = sorted({0, n, *[min(c, n) for c in cuts]})
     for a, b in zip(bounds, bounds[1:]):
         many.update(rows.slice(a, b), now=100.0)
-    _pane_equal(one.window.get(110.0), many.window.get(110.0))
+    pane = one.window.get(110.0)
+    _pane_equal(pane, many.window.get(110.0))
+    # every accepted row is counted exactly once in every column
+    assert (pane.numeric.counts.sum(1) + pane.numeric.nan == n).all()
+    assert (pane.scores.counts.sum(1) + pane.scores.nan == n).all()
+    assert (pane.categorical.sum(1) + pane.categorical_missing == n).all()
+    assert pane.embeddings["text"].count == n and pane.latency.count + pane.latency.invalid_count == n
     s1, s2 = one.evaluate(now=110.0).to_dict(), many.evaluate(now=110.0).to_dict()
     _assert_same(s1, s2)
     assert s1["row_count"] == n == one.rows_accepted == many.rows_accepted
