@@ -56,24 +56,24 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, *, bandwidths=None, n_permutations: i
     if resolve_backend(backend, x.device) == "triton":
         from driftd.kernels.triton.mmd import mmd2_sums_triton
 
-        s1, s2, tot = mmd2_sums_triton(x, y, a, bws)
+        s1, s2, tot, s1_all, s2_all = mmd2_sums_triton(x, y, a, n, bws)
     else:
         z = pooled_centred(x, y, compute_dtype(x, y))
-        s1, s2, tot = mmd2_sums_torch(z, a, bws)
-    unb, bia = stats_from_sums(s1, s2, tot, n, m)
-    t_all = unb.sum(0)  # [P+1] summed over bandwidths
+        s1, s2, tot, s1_all, s2_all = mmd2_sums_torch(z, a, n, bws)
+    unb, bia = stats_from_sums(s1.cpu(), s2.cpu(), tot.cpu(), n, m)  # per bandwidth, observed split
     p_value = None
     perm_stats = None
     if n_permutations:
-        perm_stats = t_all[1:].cpu()
-        p_value = float((1 + int((perm_stats >= t_all[0].cpu()).sum())) / (n_permutations + 1))
+        t_all, _ = stats_from_sums(s1_all.cpu(), s2_all.cpu(), tot.sum().cpu(), n, m)  # [P+1], Σ over bandwidths
+        perm_stats = t_all[1:]
+        p_value = float((1 + int((perm_stats >= t_all[0]).sum())) / (n_permutations + 1))
     return MMDResult(
-        mmd2_unbiased=float(t_all[0]),
-        mmd2_biased=float(bia[:, 0].sum()),
+        mmd2_unbiased=float(unb.sum()),
+        mmd2_biased=float(bia.sum()),
         bandwidths=bws,
         p_value=p_value,
-        per_bandwidth_unbiased=unb[:, 0].tolist(),
-        per_bandwidth_biased=bia[:, 0].tolist(),
+        per_bandwidth_unbiased=unb.tolist(),
+        per_bandwidth_biased=bia.tolist(),
         n_permutations=n_permutations,
         permutation_stats=perm_stats,
     )

@@ -83,28 +83,37 @@ def permutation_indicators(n: int, m: int, n_permutations: int, seed: int = 0,
 
 
 def stats_from_sums(s1: torch.Tensor, s2: torch.Tensor, tot: torch.Tensor, n: int, m: int):
-    """(unbiased [nb, P+1], biased [nb, P+1]) from fp64 sums s1 = 1ᵀKa, s2 = aᵀKa, tot = 1ᵀK1
-    (diagonal masked)."""
+    """(unbiased, biased) from fp64 sums s1 = 1ᵀKa, s2 = aᵀKa, tot = 1ᵀK1 of a diagonal-masked K
+    (any matching shapes: per bandwidth, or per permutation column)."""
     xx = s2
     xy = s1 - s2
-    yy = tot[:, None] - 2.0 * s1 + s2
+    yy = tot - 2.0 * s1 + s2
     unb = xx / (n * (n - 1)) + yy / (m * (m - 1)) - 2.0 * xy / (n * m)
     bia = (xx + n) / (n * n) + (yy + m) / (m * m) - 2.0 * xy / (n * m)
     return unb, bia
 
 
-def mmd2_sums_torch(z: torch.Tensor, a: torch.Tensor, bandwidths: list[float], *,
+def mmd2_sums_torch(z: torch.Tensor, a: torch.Tensor, n: int, bandwidths: list[float], *,
                     tile_rows: int = TILE_ROWS, tile_cols: int = TILE_COLS):
-    """fp64 (s1 [nb, P+1], s2 [nb, P+1], tot [nb]) over all tiles of the masked kernel matrix."""
+    """Sums over all tiles of the diagonal-masked kernel matrix, fp64:
+
+    per bandwidth b (observed split, rows < n are X): ``s1[b] = 1ᵀK_b a0``, ``s2[b] = a0ᵀK_b a0``,
+    ``tot[b] = 1ᵀK_b 1``; for K_Σ = Σ_b K_b and every column of A: ``s1_all = 1ᵀK_Σ A``,
+    ``s2_all = diag(AᵀK_Σ A)`` (the permutation statistics use these, column 0 included, so the
+    observed and permuted statistics are computed the same way).
+    """
     big_n = z.shape[0]
     cdt = z.dtype
     nb = len(bandwidths)
     a = a.to(cdt)
     sq = (z * z).sum(1)
     coef = torch.tensor([-0.5 / b for b in bandwidths], dtype=cdt, device=z.device)[:, None, None]
-    s1 = torch.zeros((nb, a.shape[1]), dtype=torch.float64, device=z.device)
+    isx = (torch.arange(big_n, device=z.device) < n).to(cdt)
+    s1 = torch.zeros(nb, dtype=torch.float64, device=z.device)
     s2 = torch.zeros_like(s1)
-    tot = torch.zeros(nb, dtype=torch.float64, device=z.device)
+    tot = torch.zeros_like(s1)
+    s1_all = torch.zeros(a.shape[1], dtype=torch.float64, device=z.device)
+    s2_all = torch.zeros_like(s1_all)
     for i0 in range(0, big_n, tile_rows):
         i1 = min(i0 + tile_rows, big_n)
         zi, ai = z[i0:i1], a[i0:i1]
@@ -116,8 +125,14 @@ def mmd2_sums_torch(z: torch.Tensor, a: torch.Tensor, bandwidths: list[float], *
                 r = torch.arange(lo, hi, device=z.device)
                 d2[r - i0, r - j0] = float("inf")
             k = torch.exp(d2[None] * coef)  # [nb, R, C]
-            mk = torch.matmul(k, a[j0:j1])  # [nb, R, P+1]
-            s1 += mk.sum(1).to(torch.float64)
-            s2 += (mk * ai[None]).sum(1).to(torch.float64)
+            kx = k @ isx[j0:j1]  # [nb, R]: row sums over X columns
+            s1 += kx.sum(1).to(torch.float64)
+            s2 += (kx * isx[None, i0:i1]).sum(1).to(torch.float64)
             tot += k.sum((1, 2)).to(torch.float64)
-    return s1, s2, tot
+            if a.shape[1] > 1:
+                mk = k.sum(0) @ a[j0:j1]  # [R, P+1]
+                s1_all += mk.sum(0).to(torch.float64)
+                s2_all += (mk * ai).sum(0).to(torch.float64)
+    if a.shape[1] == 1:  # no permutations: column 0 is the observed split
+        s1_all, s2_all = s1.sum()[None], s2.sum()[None]
+    return s1, s2, tot, s1_all, s2_all
