@@ -16,6 +16,11 @@ fi
 source "$_venv/bin/activate"
 _stamp="$_venv/.driftd-$_profile.stamp"
 _want="$(cat "$_root/pyproject.toml" "$_root/clients/python/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+_dev_stamp="$_venv/.driftd-dev.stamp"
+# A dev install (tests) includes everything the runtime needs.
+if [ "$_profile" = "runtime" ] && [ -f "$_dev_stamp" ] && [ "$(cat "$_dev_stamp")" = "$_want" ]; then
+  _stamp="$_dev_stamp"
+fi
 if [ ! -f "$_stamp" ] || [ "$(cat "$_stamp")" != "$_want" ]; then
   echo "driftd: installing ($_profile) into $_venv" >&2
   _pip=(python -m pip install --quiet --disable-pip-version-check)

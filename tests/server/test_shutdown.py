@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -20,9 +21,12 @@ from driftd.v1 import monitor_pb2 as m, monitor_pb2_grpc
 PORT_RE = re.compile(r"serving gRPC on [^:]+:(\d+)")
 
 
-def start_serve(data_dir, *extra) -> tuple[subprocess.Popen, int]:
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_serve(data_dir, *extra, launcher: list[str] | None = None) -> tuple[subprocess.Popen, int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "driftd.server.cli", "serve", "--port", "0", "--metrics-port", "-1",
+        [*(launcher or [sys.executable, "-m", "driftd.server.cli"]), "serve", "--port", "0", "--metrics-port", "-1",
          "--data-dir", str(data_dir), "--grace-period", "2", *extra],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env={**os.environ, "DRIFTD_LOG_FORMAT": "console"},
     )
@@ -76,6 +80,25 @@ def test_sigterm_drains_open_stream_and_exits_zero(tmp_path):
     store = SqliteStore.open_data_dir(tmp_path / "data")
     assert store.get_monitor("kept").spec.schema.numeric[0].name == "x"
     store.close()
+
+
+def test_readme_serve_command_answers_health_and_reflection(tmp_path):
+    """`bash scripts/driftd.sh serve`, the README's command (its venv is the one the tests run in)."""
+    proc, port = start_serve(tmp_path / "data", launcher=["bash", str(ROOT / "scripts" / "driftd.sh")])
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+            listed = next(reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")])))
+            names = {s.name for s in listed.list_services_response.service}
+            assert {f"driftd.v1.{s}Service" for s in ("Monitor", "Baseline", "Ingest", "Snapshot", "Alarm")} <= names
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_sigint_also_exits_zero(tmp_path):
