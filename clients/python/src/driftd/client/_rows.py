@@ -74,6 +74,10 @@ class LogItem:
     status_codes: Any
     request_ids: Any
 
+    def split(self, k: int) -> tuple["LogItem", "LogItem"]:
+        """The first k rows and the rest of a block (sender thread only: used to keep messages under the limit)."""
+        return _split_item(self, k)
+
     @classmethod
     def build(cls, schema: ClientSchema, features, embeddings, scores, latency_ms, status_codes, request_ids) -> "LogItem":
         """Cheap checks only (names and row counts); raises ValueError with the problem."""
@@ -121,6 +125,25 @@ class LogItem:
             raise ValueError(f"every column of one log() call needs the same number of rows, got {sorted(lengths)}")
         (n,) = lengths
         return cls(int(n), False, table, embeddings, scores, latency_ms, status_codes, request_ids)
+
+
+def _head_tail(value: Any, k: int) -> tuple[Any, Any]:
+    if value is None:
+        return None, None
+    if isinstance(value, Mapping):
+        pairs = {name: _head_tail(v, k) for name, v in value.items()}
+        return {n: h for n, (h, _) in pairs.items()}, {n: t for n, (_, t) in pairs.items()}
+    if isinstance(value, (list, tuple)):
+        return value[:k], value[k:]
+    arr = np.asarray(value)
+    return arr[:k], arr[k:]
+
+
+def _split_item(item: "LogItem", k: int) -> tuple["LogItem", "LogItem"]:
+    parts = [_head_tail(getattr(item, name), k) for name in ("features", "embeddings", "scores", "latency_ms", "status_codes", "request_ids")]
+    head = LogItem(k, False, *(h for h, _ in parts))
+    tail = LogItem(item.rows - k, False, *(t for _, t in parts))
+    return head, tail
 
 
 def _categorical_codes(values: np.ndarray, categories: tuple[str, ...]) -> np.ndarray:

@@ -61,7 +61,9 @@ class AsyncMonitorHandle:
 class AsyncClient:
     def __init__(self, target: str = "127.0.0.1:50051", token: str | None = None, **kw: Any) -> None:
         self.sync = Client(target, token, **kw)
-        self.aio_channel = grpc.aio.insecure_channel(target)
+        s = self.sync
+        self.aio_channel = (grpc.aio.secure_channel(target, s.credentials, s.options) if s.credentials
+                            else grpc.aio.insecure_channel(target, s.options))
         self._handles: dict[str, AsyncMonitorHandle] = {}
 
     async def monitor(self, monitor_id: str) -> AsyncMonitorHandle:

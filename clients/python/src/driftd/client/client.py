@@ -110,10 +110,13 @@ class Client:
     """
 
     def __init__(self, target: str = "127.0.0.1:50051", token: str | None = None, *, producer_id: str | None = None,
-                 credentials: grpc.ChannelCredentials | None = None, buffer_rows: int = 1_000_000,
+                 tls: bool = False, credentials: grpc.ChannelCredentials | None = None, buffer_rows: int = 1_000_000,
                  min_batch_bytes: int = 256 * KiB, max_batch_bytes: int = 4 * MiB, linger_s: float = 0.2,
                  max_unacked: int = 64, options: Sequence[tuple[str, Any]] = ()) -> None:
         opts = [("grpc.max_send_message_length", 64 * MiB), ("grpc.max_receive_message_length", 64 * MiB), *options]
+        if credentials is None and tls:
+            credentials = grpc.ssl_channel_credentials()  # system roots
+        self.target, self.credentials, self.options = target, credentials, opts
         self.channel = grpc.secure_channel(target, credentials, opts) if credentials else grpc.insecure_channel(target, opts)
         self.metadata = [("authorization", f"Bearer {token}")] if token else None
         self.producer_id = producer_id or default_producer_id()

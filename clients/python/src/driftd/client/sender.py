@@ -54,6 +54,7 @@ class _Pending:
     sequence: int
     rows: int = field(compare=False)
     request: ingest_pb2.StreamBatchesRequest = field(compare=False)
+    attempts: int = field(default=0, compare=False)
 
 
 class BatchSender:
@@ -74,6 +75,7 @@ class BatchSender:
                                + len(schema.scores) + 2) + 16
         self._items: collections.deque[LogItem] = collections.deque()
         self._buffered = 0
+        self._inflight_rows = 0
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._sequence = itertools.count(1)
@@ -93,7 +95,8 @@ class BatchSender:
         """Never blocks: False (rows counted as dropped) when the buffer is full."""
         with self._lock:
             self.stats.rows_logged += item.rows
-            if self._buffered + item.rows > self._buffer_rows or self._closing:
+            # the bound covers rows waiting AND rows in unacked batches: memory stays bounded while the server is down
+            if self._buffered + self._inflight_rows + item.rows > self._buffer_rows or self._closing:
                 self.stats.rows_dropped += item.rows
                 return False
             self._items.append(item)
@@ -133,8 +136,18 @@ class BatchSender:
     def _form_batch(self) -> _Pending | None:
         """Take items worth up to max_batch_bytes (lock held)."""
         taken, rows = [], 0
-        while self._items and (not taken or (rows + self._items[0].rows) * self._row_bytes <= self._max_bytes):
-            item = self._items.popleft()
+        max_rows = max(1, self._max_bytes // self._row_bytes)
+        while self._items and rows < max_rows:
+            item = self._items[0]
+            if rows + item.rows > max_rows:
+                if taken and item.single:
+                    break
+                # a block bigger than what fits: split it (in this thread) so no message passes max_batch_bytes
+                head, tail = item.split(max_rows - rows)
+                self._items[0] = tail
+                item = head
+            else:
+                self._items.popleft()
             taken.append(item)
             rows += item.rows
         if not taken:
@@ -162,6 +175,8 @@ class BatchSender:
     def _requests(self, stream_alive: threading.Event) -> Iterator[ingest_pb2.StreamBatchesRequest]:
         with self._cond:
             # after a reconnect: everything unacked goes again, same sequences, in order
+            self._resend.clear()
+            self._retry.clear()
             self._resend.extend(sorted(self._unacked))
         while stream_alive.is_set():
             with self._cond:
@@ -183,6 +198,7 @@ class BatchSender:
                         pending = self._form_batch()
                         if pending is not None:
                             self._unacked[pending.sequence] = pending
+                            self._inflight_rows += pending.rows
                             self.stats.rows_sent += pending.rows
                             self.stats.batches_sent += 1
                 if pending is None:
@@ -202,13 +218,19 @@ class BatchSender:
             code = ack.status.code
             if code == code_pb2.OK:
                 del self._unacked[ack.sequence]
+                self._inflight_rows -= pending.rows
                 self.stats.rows_acked += pending.rows
                 self.stats.duplicates += int(ack.duplicate)
             elif code in RETRY_CODES:
                 delay = retry_delay(ack.status)
-                heapq.heappush(self._retry, (time.monotonic() + (delay if delay is not None else 0.1), ack.sequence))
+                pending.attempts += 1
+                if delay is None:  # exponential backoff with full jitter: 50 ms, 100 ms, ... capped at 5 s
+                    delay = random.uniform(0.5, 1.0) * min(5.0, 0.05 * 2 ** min(pending.attempts - 1, 8))
+                self.stats.last_error = f"batch {ack.sequence} retried: {code_pb2.Code.Name(code)}: {ack.status.message}"
+                heapq.heappush(self._retry, (time.monotonic() + delay, ack.sequence))
             else:
                 del self._unacked[ack.sequence]
+                self._inflight_rows -= pending.rows
                 self.stats.rows_rejected += pending.rows
                 fields = field_violations(ack.status)
                 self.stats.last_error = (f"batch {ack.sequence} rejected: {code_pb2.Code.Name(code)}: {ack.status.message}"

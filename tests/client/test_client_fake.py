@@ -1,0 +1,284 @@
+"""The Python client against an in-process fake server with injected faults (tests/client/fake_server.py):
+exactly-once delivery across backpressure and forced reconnects, bounded buffer while the server is
+down, flush / close semantics, message size limits, every input shape, caller-side errors, auth,
+labels / snapshots / baselines, and the asyncio variant."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from client.fake_server import FakeServer, FakeState
+from driftd.client import Client
+from driftd.client.aio import AsyncClient
+
+KiB = 1024
+F = [f"f{k}" for k in range(8)]
+
+
+@pytest.fixture
+def server():
+    srv = FakeServer().start()
+    srv.add_monitor("m", numeric=F)
+    yield srv
+    srv.stop()
+
+
+def rows(start: int, n: int) -> np.ndarray:
+    """Row i carries i in column 0, so the server can check every row arrived exactly once."""
+    a = np.random.default_rng(start).normal(size=(n, len(F))).astype(np.float32)
+    a[:, 0] = np.arange(start, start + n, dtype=np.float32)
+    return a
+
+
+def assert_exactly_once(state: FakeState, total: int) -> None:
+    got = np.sort(state.column("numeric")[:, 0])
+    np.testing.assert_array_equal(got, np.arange(total, dtype=np.float32))
+
+
+def test_exactly_once_across_backpressure_and_forced_reconnects(server):
+    st = server.state
+    st.exhaust_next = 3
+    st.retry_delay_s = 0.05
+    st.abort_after = [4, 7]  # two streams are killed right after applying a batch, before its ack
+    with Client(server.target, max_batch_bytes=64 * KiB, min_batch_bytes=16 * KiB, linger_s=0.01) as client:
+        mon = client.monitor("m")
+        total = 0
+        for _ in range(40):
+            mon.log(rows(total, 1000))
+            total += 1000
+        assert mon.flush(timeout=20)
+        s = mon.stats
+    assert_exactly_once(st, total)
+    assert s.rows_logged == s.rows_acked == total and s.rows_dropped == 0 and s.rows_rejected == 0
+    assert s.reconnects >= 2 and s.batches_retried >= 3
+    assert st.duplicates >= 2  # the applied-but-unacked batches came again and were deduplicated
+    assert st.streams >= 3
+    seqs = [seq for _, seq, _ in st.received]
+    assert min(seqs) == 1 and 0 not in seqs
+    applied = sorted(a.sequence for a in st.applied)
+    assert applied == list(range(1, len(applied) + 1))  # gap-free, each sequence applied once
+
+
+def test_retry_info_delay_is_honoured(server):
+    st = server.state
+    st.exhaust_next = 1
+    st.retry_delay_s = 0.4
+    with Client(server.target) as client:
+        mon = client.monitor("m")
+        mon.log(rows(0, 10))
+        assert mon.flush(timeout=10)
+    times = st.receive_times[(client.producer_id, 1)]
+    assert len(times) == 2 and times[1] - times[0] >= 0.38
+    assert st.applied_rows() == 10
+
+
+def test_buffer_is_bounded_while_server_is_down_and_drains_after(server):
+    port = server.port
+    client = Client(server.target, buffer_rows=5000, linger_s=0.01)
+    mon = client.monitor("m")
+    server.stop()
+    t0 = time.perf_counter()
+    for i in range(20_000):
+        mon.log(features={"f0": float(i), "f1": 1.0})
+    elapsed = time.perf_counter() - t0
+    s = mon.stats
+    assert s.rows_logged == 20_000
+    assert s.rows_dropped == 15_000  # at most buffer_rows are held (waiting or unacked)
+    assert mon._sender._buffered + mon._sender._inflight_rows <= 5000  # waiting + unacked rows
+    assert elapsed < 5  # log() kept returning at once with nobody listening
+    assert mon.flush(timeout=0.3) is False
+    assert s.last_error and "UNAVAILABLE" in s.last_error
+    back = FakeServer(server.state, port=port).start()
+    try:
+        assert mon.flush(timeout=20)
+        assert server.state.applied_rows() == s.rows_acked == 20_000 - s.rows_dropped
+        # the rows that were kept are the first ones, each exactly once
+        np.testing.assert_array_equal(np.sort(server.state.column("numeric")[:, 0]), np.arange(s.rows_acked, dtype=np.float32))
+    finally:
+        client.close()
+        back.stop()
+
+
+def test_flush_waits_for_acks_and_times_out(server):
+    server.state.ack_delay_s = 0.3
+    client = Client(server.target, linger_s=10)  # the timer alone would not send for 10 s
+    mon = client.monitor("m")
+    mon.log(rows(0, 100))
+    assert mon.flush(timeout=0.05) is False
+    assert mon.stats.rows_acked == 0
+    t0 = time.monotonic()
+    assert mon.flush(timeout=10)
+    assert mon.stats.rows_acked == 100
+    mon.log(rows(100, 50))
+    assert client.close() is True  # close flushes
+    assert time.monotonic() - t0 >= 0.3
+    assert server.state.applied_rows() == 150
+    assert mon.log(rows(150, 1)) is False and mon.stats.rows_dropped == 1  # closed: counted, not sent
+
+
+def test_linger_timer_sends_without_flush(server):
+    with Client(server.target, linger_s=0.1) as client:
+        mon = client.monitor("m")
+        mon.log(features={"f0": 0.0})
+        deadline = time.monotonic() + 3
+        while server.state.applied_rows() < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.state.applied_rows() == 1
+
+
+def test_message_sizes_stay_within_limits(server):
+    with Client(server.target, max_batch_bytes=64 * KiB, min_batch_bytes=32 * KiB, linger_s=30) as client:
+        mon = client.monitor("m")
+        mon.log(rows(0, 50_000))  # one 1.6 MB block: must be split
+        for i in range(3000):
+            mon.log(features={f: float(50_000 + i) if f == "f0" else 0.5 for f in F})
+        assert mon.flush(timeout=20)
+    sizes = [size for _, _, size in server.state.received]
+    assert max(sizes) <= 64 * KiB
+    assert all(size >= 0.7 * 32 * KiB for size in sizes[:-1])  # coalesced up to min_batch_bytes before sending
+    assert_exactly_once(server.state, 53_000)
+
+
+def test_inputs_single_rows_numpy_dicts_frames_and_categories():
+    srv = FakeServer().start()
+    srv.add_monitor("c", numeric=["amount", "age"], categorical={"country": ["de", "fr", "us"]},
+                    embeddings={"text": 4}, scores=["p"])
+    try:
+        with Client(srv.target) as client:
+            mon = client.monitor("c")
+            emb = np.arange(4, dtype=np.float32)
+            mon.log(features={"amount": 1.5, "country": "fr"}, embeddings={"text": emb}, scores=[0.9], latency_ms=3.0,
+                    status_codes=200, request_ids="r0")
+            mon.log(features={"amount": 2.5, "age": 40, "country": "zz"}, embeddings={"text": emb}, scores=[0.1],
+                    latency_ms=4.0, status_codes=503, request_ids="r1")
+            mon.log(features={"age": 41, "country": None}, embeddings={"text": emb}, scores=[0.2], latency_ms=5.0,
+                    status_codes=200, request_ids="r2")
+            mon.log(features={"amount": 3.0, "country": 2}, embeddings={"text": emb}, scores=[0.3], latency_ms=6.0,
+                    status_codes=200, request_ids="r3")
+            assert mon.flush(timeout=10)
+            df = pd.DataFrame({"amount": [10.0, 11.0], "age": [1, 2], "country": pd.Categorical(["us", "de"])})
+            mon.log(df, embeddings={"text": np.ones((2, 4))}, scores=np.array([[0.5], [0.6]]), latency_ms=[1, 2],
+                    status_codes=[200, 200], request_ids=["r4", "r5"])
+            mon.log({"amount": np.array([7.0]), "country": np.array(["de"])}, embeddings={"text": np.zeros((1, 4))},
+                    scores=[[0.7]], latency_ms=[1], status_codes=[200], request_ids=["r6"])
+            assert mon.flush(timeout=10)
+        st = srv.state
+        num, cat = st.column("numeric"), st.column("categorical")
+        np.testing.assert_array_equal(num[:, 0], np.array([1.5, 2.5, np.nan, 3.0, 10.0, 11.0, 7.0], np.float32))
+        np.testing.assert_array_equal(num[:, 1], np.array([np.nan, 40, 41, np.nan, 1, 2, np.nan], np.float32))
+        # known name -> its index, unknown name -> len(categories) (unseen), None / missing column -> -1, int -> code
+        np.testing.assert_array_equal(cat[:, 0], [1, 3, -1, 2, 2, 0, 0])
+        assert cat.dtype == np.int64 and num.dtype == np.float32
+        np.testing.assert_array_equal(st.column("scores")[:, 0], np.array([0.9, 0.1, 0.2, 0.3, 0.5, 0.6, 0.7], np.float32))
+        np.testing.assert_array_equal(st.column("status_codes"), [200, 503, 200, 200, 200, 200, 200])
+        assert st.column("emb:text").shape == (7, 4)
+        assert [r for a in st.applied for r in a.request_ids] == [f"r{k}" for k in range(7)]
+    finally:
+        srv.stop()
+
+
+def test_caller_errors_raise_value_error_at_once():
+    srv = FakeServer().start()
+    srv.add_monitor("c", numeric=["amount"], categorical={"country": ["de"]}, embeddings={"text": 4}, scores=["p"])
+    try:
+        with Client(srv.target) as client:
+            mon = client.monitor("c")
+            with pytest.raises(ValueError, match="unknown feature"):
+                mon.log(features={"amuont": 1.0}, embeddings={"text": np.zeros(4)}, scores=[0.1])
+            with pytest.raises(ValueError, match="unknown feature"):
+                mon.log({"amuont": np.zeros(3)}, embeddings={"text": np.zeros((3, 4))}, scores=np.zeros((3, 1)))
+            with pytest.raises(ValueError, match=r"\[N, 4\]"):
+                mon.log({"amount": np.zeros(3)}, embeddings={"text": np.zeros((3, 5))}, scores=np.zeros((3, 1)))
+            with pytest.raises(ValueError, match="same number of rows"):
+                mon.log({"amount": np.zeros(3)}, embeddings={"text": np.zeros((3, 4))}, scores=np.zeros((2, 1)))
+            with pytest.raises(ValueError, match="embedding"):
+                mon.log(features={"amount": 1.0}, scores=[0.1])
+            with pytest.raises(ValueError, match="categorical"):
+                mon.log(np.zeros((3, 1)), embeddings={"text": np.zeros((3, 4))}, scores=np.zeros((3, 1)))
+            assert mon.stats.rows_logged == 0
+    finally:
+        srv.stop()
+
+
+def test_rejected_batches_are_counted_not_retried(server):
+    server.state.reject_next = 1
+    with Client(server.target) as client:
+        mon = client.monitor("m")
+        mon.log(rows(0, 10))
+        assert mon.flush(timeout=10)
+        mon.log(rows(10, 5))
+        assert mon.flush(timeout=10)
+        s = mon.stats
+    assert s.rows_rejected == 10 and s.rows_acked == 5
+    assert "INVALID_ARGUMENT" in s.last_error and "batch.numeric" in s.last_error
+    assert len(server.state.received) == 2  # the rejected batch was not sent again
+
+
+def test_unauthenticated_stream_stops_and_flush_raises(server):
+    client = Client(server.target, token="wrong")
+    mon = client.monitor("m")
+    server.state.ingest_token = "right"
+    mon.log(rows(0, 10))
+    with pytest.raises(RuntimeError, match="UNAUTHENTICATED"):
+        mon.flush(timeout=10)
+    assert "UNAUTHENTICATED" in mon.stats.last_error
+    assert server.state.applied_rows() == 0
+    client.close(timeout=0.1)
+
+
+def test_bearer_token_is_sent(server):
+    server.state.ingest_token = "s3cret"
+    with Client(server.target, token="s3cret", producer_id="pod-7") as client:
+        mon = client.monitor("m")
+        mon.log(rows(0, 3))
+        assert mon.flush(timeout=10)
+    assert server.state.metadata[0]["authorization"] == "Bearer s3cret"
+    assert {a.producer_id for a in server.state.applied} == {"pod-7"}
+
+
+def test_monitor_from_frame_baseline_labels_and_snapshots():
+    srv = FakeServer().start()
+    try:
+        rng = np.random.default_rng(0)
+        df = pd.DataFrame({"amount": rng.normal(size=500), "plan": rng.choice(["free", "pro"], 500),
+                           "n_items": rng.integers(0, 3, 500), "p": rng.random(500)})
+        with Client(srv.target) as client:
+            mon_proto = client.create_monitor_from_frame("f", df, scores=["p"], embeddings={"text": np.zeros((500, 3))})
+            s = mon_proto.schema
+            assert [f.name for f in s.numeric_features] == ["amount"]
+            assert {f.name: list(f.categories) for f in s.categorical_features} == {"plan": ["free", "pro"], "n_items": ["0", "1", "2"]}
+            assert [(b.name, b.dim) for b in s.embedding_blocks] == [("text", 3)]
+            assert [o.name for o in s.score_outputs] == ["p"]
+            base = client.create_baseline("f", df, embeddings={"text": rng.normal(size=(500, 3))}, git_commit="abc",
+                                          source="unit", rows_per_batch=200)
+            assert base.row_count == 500 and base.active and base.git_commit == "abc"
+            header, batches = srv.state.baselines[0]
+            assert header.parent == "monitors/f" and header.activate and len(batches) == 3
+            assert np.concatenate([b["scores"] for b in batches])[:, 0].tolist() == pytest.approx(df["p"].tolist(), rel=1e-6)
+            mon = client.monitor("f")
+            mon.log(df.drop(columns=["p"]).head(10), embeddings={"text": np.zeros((10, 3))}, scores=df[["p"]].head(10).to_numpy(),
+                    request_ids=[f"r{k}" for k in range(10)])
+            res = mon.log_labels(["r1", "r2", "nope"], [1, 0, 1])
+            assert (res.matched, res.unmatched) == (2, 1)
+            assert mon.snapshot().row_count == 10
+            assert [snap.name for snap in mon.watch_snapshots()] == [f"monitors/f/snapshots/{k}" for k in (1, 2, 3)]
+    finally:
+        srv.stop()
+
+
+async def test_async_client(server):
+    server.state.abort_after = [2]
+    async with AsyncClient(server.target, max_batch_bytes=16 * KiB, min_batch_bytes=4 * KiB, linger_s=0.01) as client:
+        mon = await client.monitor("m")
+        for k in range(10):
+            assert mon.log(rows(k * 500, 500))
+        assert await mon.flush(timeout=20)
+        assert mon.stats.rows_acked == 5000 and mon.stats.reconnects >= 1
+        assert (await mon.snapshot()).row_count == 5000
+        names = [s.name async for s in mon.watch_snapshots()]
+        assert len(names) == 3
+    assert_exactly_once(server.state, 5000)
