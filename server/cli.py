@@ -149,7 +149,11 @@ def alarms(
 def _register_subcommands() -> None:
     from driftd.server.check_cli import check
 
+    from driftd.server.remote_cli import baseline_app, snapshot
+
     app.command("check", help="Batch drift check of a file against a reference file; non-zero exit on drift (CI gates).")(check)
+    app.add_typer(baseline_app, name="baseline")
+    app.command("snapshot")(snapshot)
 
 
 _register_subcommands()
