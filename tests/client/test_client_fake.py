@@ -219,9 +219,9 @@ def test_rejected_batches_are_counted_not_retried(server):
 
 
 def test_unauthenticated_stream_stops_and_flush_raises(server):
+    server.state.ingest_token = "right"  # the fake checks it on StreamBatches only (GetMonitor stays open)
     client = Client(server.target, token="wrong")
     mon = client.monitor("m")
-    server.state.ingest_token = "right"
     mon.log(rows(0, 10))
     with pytest.raises(RuntimeError, match="UNAUTHENTICATED"):
         mon.flush(timeout=10)
