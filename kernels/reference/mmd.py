@@ -15,6 +15,8 @@ Then XX = s2, XY = s1 − s2, YY = tot − 2 s1 + s2 (K symmetric, diagonal mask
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 TILE_ROWS = 1024
@@ -29,9 +31,8 @@ def compute_dtype(*ts: torch.Tensor) -> torch.dtype:
 
 def pooled_centred(x: torch.Tensor, y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Z = [x; y] minus the pooled mean (fp64 mean), in `dtype`."""
-    z = torch.cat([x.to(dtype), y.to(dtype)])
-    mu = torch.cat([x, y]).to(torch.float64).mean(0)
-    return (z.to(torch.float64) - mu).to(dtype) if dtype != torch.float64 else z - mu
+    mu = (x.sum(0, dtype=torch.float64) + y.sum(0, dtype=torch.float64)) / (len(x) + len(y))
+    return torch.cat([x.to(dtype), y.to(dtype)]) - mu.to(dtype)
 
 
 def median_heuristic_sigma2(x: torch.Tensor, y: torch.Tensor, *, seed: int = 0,
@@ -42,11 +43,14 @@ def median_heuristic_sigma2(x: torch.Tensor, y: torch.Tensor, *, seed: int = 0,
     subsample (``torch.randperm(N, generator=manual_seed(seed))[:max_points]``, sorted). The median
     is numpy's (mean of the two middle values). Returns 1.0 when the median is 0 or not finite.
     """
-    z = torch.cat([x, y]).to(torch.float64)
-    if len(z) > max_points:
+    big_n = len(x) + len(y)
+    if big_n > max_points:  # gather the subsample first: never copy the whole pooled sample
         g = torch.Generator().manual_seed(int(seed))
-        idx = torch.randperm(len(z), generator=g)[:max_points].sort().values
-        z = z[idx.to(z.device)]
+        idx = torch.randperm(big_n, generator=g)[:max_points].sort().values
+        ix, iy = idx[idx < len(x)], idx[idx >= len(x)] - len(x)
+        z = torch.cat([x[ix.to(x.device)].to(torch.float64), y[iy.to(y.device)].to(torch.float64)])
+    else:
+        z = torch.cat([x.to(torch.float64), y.to(torch.float64)])
     z = z - z.mean(0)
     sq = (z * z).sum(1)
     d2 = (sq[:, None] + sq[None, :] - 2.0 * (z @ z.T)).clamp_min(0)
@@ -69,7 +73,14 @@ def permutation_indicators(n: int, m: int, n_permutations: int, seed: int = 0,
                            device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A [n+m, P+1] 0/1: column 0 marks rows 0..n−1 (the observed X); column p >= 1 marks the
     first n entries of the p-th ``torch.randperm(n+m)`` drawn from ``torch.Generator().manual_seed(seed)``
-    (on CPU, so identical on every device)."""
+    (on CPU, so identical on every device). The last few results are cached (the engine repeats
+    the same n, m, P, seed); treat the returned tensor as read-only."""
+    return _permutation_indicators(int(n), int(m), int(n_permutations), int(seed), torch.device(device), dtype)
+
+
+@functools.lru_cache(maxsize=4)
+def _permutation_indicators(n: int, m: int, n_permutations: int, seed: int, device: torch.device,
+                            dtype: torch.dtype) -> torch.Tensor:
     big_n = n + m
     a = torch.zeros((big_n, n_permutations + 1), dtype=dtype)
     a[:n, 0] = 1

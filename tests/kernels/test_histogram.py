@@ -3,6 +3,8 @@ the reference vs numpy searchsorted(side='right'), edge cases, bad inputs."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,9 @@ import torch
 from driftd.kernels import HistogramResult, bucketize_histogram
 
 INF = float("inf")
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+# Triton runs through the interpreter on CPU tensors (TRITON_INTERPRET=1, tests/conftest.py), compiled on CUDA
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
+DEVICES = ["cpu"] if INTERPRET else (["cuda"] if torch.cuda.is_available() else [])
 
 
 def numpy_histogram(x: np.ndarray, edges: np.ndarray):
@@ -118,7 +122,8 @@ def test_all_edges_padding_and_empty_batch():
     r = bucketize_histogram(x, edges, backend="torch")
     # feature 0 has no finite edge: its first +inf edge is the edge (x < inf under, x >= inf over)
     assert r.under.tolist() == [1, 0] and r.over.tolist() == [1, 1] and r.counts.tolist() == [[0], [1]]
-    assert_same(bucketize_histogram(x, edges, backend="triton"), r)
+    if INTERPRET:
+        assert_same(bucketize_histogram(x, edges, backend="triton"), r)
     empty = bucketize_histogram(torch.zeros(0, 2), edges, backend="torch")
     assert empty.counts.shape == (2, 1) and int(empty.full().sum()) == 0
 
@@ -137,6 +142,7 @@ def test_bad_inputs(bad, exc, msg):
         bad()
 
 
+@pytest.mark.skipif(not INTERPRET, reason="runs Triton on CPU tensors (interpreter)")
 def test_env_override(monkeypatch):
     import driftd.kernels.triton.histogram as th
 
