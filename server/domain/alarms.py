@@ -279,9 +279,9 @@ class AlarmEngine:
         else:  # the rule's text describes the bad condition; say what changed instead
             runbook = ""
             summary = {
-                RESOLVED: "resolved: {selector} on {monitor} is back to {value} (threshold {threshold})",
-                NO_DATA: "no data: {selector} on {monitor} has no series or fewer than " + str(rule.min_samples) + " rows in the window",
-                INACTIVE: "cleared before firing: {selector} on {monitor} is {value} (threshold {threshold})",
+                RESOLVED: "{selector} on {monitor} is back to {value} (threshold {threshold})",
+                NO_DATA: "{selector} on {monitor} has no series or fewer than " + str(rule.min_samples) + " rows in the window",
+                INACTIVE: "{selector} on {monitor} cleared before firing: {value} (threshold {threshold})",
             }[new].format_map(context)
         return AlarmTransition(self.monitor_id, aid, rule.rule_id, labels, previous, new, rule.severity,
                                result.value, result.threshold, summary, runbook, now)
