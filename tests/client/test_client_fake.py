@@ -92,6 +92,10 @@ def test_buffer_is_bounded_while_server_is_down_and_drains_after(server):
     assert elapsed < 5  # log() kept returning at once with nobody listening
     assert mon.flush(timeout=0.3) is False
     assert s.last_error and "UNAVAILABLE" in s.last_error
+    deadline = time.monotonic() + 10  # while down, the sender compacts queued single rows into column blocks
+    while mon._sender._items and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not mon._sender._items and not any(it.single for it in mon._sender._front)  # held as columns or batches
     back = FakeServer(server.state, port=port).start()
     try:
         assert mon.flush(timeout=20)
@@ -282,3 +286,34 @@ async def test_async_client(server):
         names = [s.name async for s in mon.watch_snapshots()]
         assert len(names) == 3
     assert_exactly_once(server.state, 5000)
+
+
+def test_rows_compacted_while_down_keep_every_column():
+    srv = FakeServer().start()
+    srv.add_monitor("c", numeric=["amount"], categorical={"country": ["de", "fr"]}, scores=["p"])
+    port = srv.port
+    client = Client(srv.target)
+    try:
+        mon = client.monitor("c")
+        srv.stop()
+        for i in range(3000):
+            mon.log(features={"amount": float(i), "country": ["de", "fr", "xx", None][i % 4]}, scores=[i / 3000],
+                    latency_ms=float(i % 7), status_codes=200 + i % 2, request_ids=f"r{i}")
+        deadline = time.monotonic() + 10
+        while mon._sender._items and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not mon._sender._items and mon._sender._front and not mon._sender._front[0].single
+        srv = FakeServer(srv.state, port=port).start()
+        assert mon.flush(timeout=20)
+        st = srv.state
+        order = np.argsort(st.column("numeric")[:, 0])
+        np.testing.assert_array_equal(st.column("numeric")[order, 0], np.arange(3000, dtype=np.float32))
+        np.testing.assert_array_equal(st.column("categorical")[order, 0], np.tile([0, 1, 2, -1], 750))
+        np.testing.assert_allclose(st.column("scores")[order, 0], np.arange(3000) / 3000, rtol=1e-6)
+        np.testing.assert_array_equal(st.column("latency_ms")[order], np.arange(3000) % 7)
+        np.testing.assert_array_equal(st.column("status_codes")[order], 200 + np.arange(3000) % 2)
+        ids = [r for a in st.applied for r in a.request_ids]
+        assert sorted(ids) == sorted(f"r{i}" for i in range(3000))
+    finally:
+        client.close(timeout=1)
+        srv.stop()

@@ -74,6 +74,17 @@ class LogItem:
     status_codes: Any
     request_ids: Any
 
+    @classmethod
+    def from_arrays(cls, schema: ClientSchema, arrays: dict[str, Any], rows: int) -> "LogItem":
+        """A block item holding `assemble`'s output (categorical values already codes)."""
+        table: dict[str, Any] = {}
+        if "numeric" in arrays:
+            table.update({name: arrays["numeric"][:, i] for i, name in enumerate(schema.numeric)})
+        if "categorical" in arrays:
+            table.update({name: arrays["categorical"][:, i] for i, name in enumerate(schema.categorical)})
+        return cls(rows, False, table or None, arrays["embeddings"] or None, arrays.get("scores"), arrays.get("latency_ms"),
+                   arrays.get("status_codes"), arrays["request_ids"])
+
     def split(self, k: int) -> tuple["LogItem", "LogItem"]:
         """The first k rows and the rest of a block (sender thread only: used to keep messages under the limit)."""
         return _split_item(self, k)

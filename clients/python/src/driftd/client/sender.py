@@ -74,6 +74,9 @@ class BatchSender:
         self._row_bytes = 4 * (len(schema.numeric) + 2 * len(schema.categorical) + sum(d for _, d in schema.embeddings)
                                + len(schema.scores) + 2) + 16
         self._items: collections.deque[LogItem] = collections.deque()
+        # older rows, compacted from single-row items into column blocks while the server is unreachable
+        self._front: collections.deque[LogItem] = collections.deque()
+        self._compacting = 0
         self._buffered = 0
         self._inflight_rows = 0
         self._lock = threading.Lock()
@@ -112,7 +115,7 @@ class BatchSender:
             self._flush_requested += 1
             self._cond.notify_all()
             try:
-                while self._items or self._unacked:
+                while self._waiting() or self._unacked:
                     if self._fatal:
                         raise RuntimeError(f"driftd sender stopped: {self._fatal}")
                     remaining = None if deadline is None else deadline - time.monotonic()
@@ -133,21 +136,53 @@ class BatchSender:
 
     # -- sender thread -------------------------------------------------------------------------
 
+    def _waiting(self) -> bool:
+        """Rows logged but not yet in a batch (lock held)."""
+        return bool(self._items or self._front or self._compacting)
+
+    def _compact(self, chunk: int = 8192) -> bool:
+        """Turn up to `chunk` single-row items at the head of the buffer into one column block.
+
+        Runs in the sender thread while the server is unreachable: a queued single row costs ~400
+        bytes of Python objects, the same row as numpy columns a few dozen, so memory stays small
+        for a full buffer. The lock is held only to move item references, never during conversion."""
+        with self._cond:
+            run: list[LogItem] = []
+            while self._items and len(run) < chunk and self._items[0].single:
+                run.append(self._items.popleft())
+            if len(run) < 2:
+                self._items.extendleft(reversed(run))
+                return False
+            self._compacting += len(run)
+        try:
+            block: LogItem | None = LogItem.from_arrays(self.schema, assemble(self.schema, run), len(run))
+        except Exception:  # noqa: BLE001 - never lose rows to a compaction problem: keep them as they were
+            block = None
+        with self._cond:
+            self._compacting -= len(run)
+            if block is None:
+                self._front.extend(run)
+            else:
+                self._front.append(block)
+            self._cond.notify_all()
+        return block is not None
+
     def _form_batch(self) -> _Pending | None:
         """Take items worth up to max_batch_bytes (lock held)."""
         taken, rows = [], 0
         max_rows = max(1, self._max_bytes // self._row_bytes)
-        while self._items and rows < max_rows:
-            item = self._items[0]
+        while (self._front or self._items) and rows < max_rows:
+            src = self._front if self._front else self._items
+            item = src[0]
             if rows + item.rows > max_rows:
                 if taken and item.single:
                     break
                 # a block bigger than what fits: split it (in this thread) so no message passes max_batch_bytes
                 head, tail = item.split(max_rows - rows)
-                self._items[0] = tail
+                src[0] = tail
                 item = head
             else:
-                self._items.popleft()
+                src.popleft()
             taken.append(item)
             rows += item.rows
         if not taken:
@@ -191,7 +226,7 @@ class BatchSender:
                     pending = self._unacked.get(seq)
                     if pending is not None:
                         self.stats.batches_retried += 1
-                elif len(self._unacked) < self._max_unacked and self._items:
+                elif len(self._unacked) < self._max_unacked and self._waiting():
                     ready = (self._buffered * self._row_bytes >= self._min_bytes or self._flush_requested or self._closing
                              or time.monotonic() - self._oldest_wait >= self._linger_s)
                     if ready:
@@ -202,11 +237,11 @@ class BatchSender:
                             self.stats.rows_sent += pending.rows
                             self.stats.batches_sent += 1
                 if pending is None:
-                    if self._closing and not self._items and not self._unacked:
+                    if self._closing and not self._waiting() and not self._unacked:
                         return
-                    if not self._items:
+                    if not self._waiting():
                         self._oldest_wait = time.monotonic()
-                    self._cond.wait(0.01 if self._items or self._retry else 0.1)
+                    self._cond.wait(0.01 if self._waiting() or self._retry else 0.1)
                     continue
             yield pending.request
 
@@ -242,7 +277,7 @@ class BatchSender:
         self._oldest_wait = time.monotonic()
         while True:
             with self._cond:
-                if self._closing and not self._items and not self._unacked:
+                if self._closing and not self._waiting() and not self._unacked:
                     return
             alive = threading.Event()
             alive.set()
@@ -253,7 +288,7 @@ class BatchSender:
                     backoff = 0.05
                     self._handle_ack(response.ack)
                 with self._cond:
-                    if self._closing and not self._items and not self._unacked:
+                    if self._closing and not self._waiting() and not self._unacked:
                         return
             except grpc.RpcError as err:
                 code = err.code()
@@ -271,7 +306,10 @@ class BatchSender:
                 if call is not None:
                     call.cancel()
             self.stats.reconnects += 1
+            compact_until = time.monotonic() + backoff
+            while time.monotonic() < compact_until and self._compact():
+                pass
             with self._cond:
-                if self._closing and not self._unacked and not self._items:
+                if self._closing and not self._unacked and not self._waiting():
                     return
                 self._cond.wait(backoff * (0.5 + random.random()))
