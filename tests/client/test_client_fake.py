@@ -317,3 +317,22 @@ def test_rows_compacted_while_down_keep_every_column():
     finally:
         client.close(timeout=1)
         srv.stop()
+
+
+def test_close_while_down_abandons_and_counts(server, monkeypatch):
+    errors = []
+    monkeypatch.setattr("threading.excepthook", lambda args: errors.append(args.exc_value))
+    client = Client(server.target, linger_s=0.01)
+    mon = client.monitor("m")
+    server.stop()
+    mon.log(rows(0, 100))
+    for i in range(50):
+        mon.log(features={"f0": float(i)})
+    t0 = time.monotonic()
+    assert client.close(timeout=0.3) is False
+    assert time.monotonic() - t0 < 6
+    s = mon.stats
+    assert s.rows_logged == 150 and s.rows_acked == 0 and s.rows_dropped == 150
+    assert "not acknowledged" in s.last_error
+    mon._sender._thread.join(timeout=6)
+    assert not mon._sender._thread.is_alive() and errors == []

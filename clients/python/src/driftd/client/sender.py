@@ -87,6 +87,8 @@ class BatchSender:
         self._resend: collections.deque[int] = collections.deque()
         self._flush_requested = 0
         self._closing = False
+        self._stopped = False
+        self._call: Any = None
         self._fatal: str | None = None
         self.stats = SenderStats()
         self._thread = threading.Thread(target=self._run, name=f"driftd-sender-{monitor_name}", daemon=True)
@@ -127,11 +129,26 @@ class BatchSender:
                 self._flush_requested -= 1
 
     def close(self, timeout: float | None = 30.0) -> bool:
+        """Flush (up to `timeout`), then stop the sender. Rows still unacknowledged after that are
+        abandoned and counted in `rows_dropped` (and `last_error`). True when everything was acked."""
         flushed = self.flush(timeout) if not self._fatal else False
         with self._cond:
             self._closing = True
+            self._stopped = True
+            call = self._call
             self._cond.notify_all()
+        if call is not None and not flushed:
+            call.cancel()
         self._thread.join(timeout=5)
+        with self._cond:
+            abandoned = self._buffered + self._inflight_rows
+            if abandoned:
+                self.stats.rows_dropped += abandoned
+                self.stats.last_error = f"closed with {abandoned} rows not acknowledged (last: {self.stats.last_error})"
+            self._items.clear()
+            self._front.clear()
+            self._unacked.clear()
+            self._buffered = self._inflight_rows = 0
         return flushed
 
     # -- sender thread -------------------------------------------------------------------------
@@ -213,7 +230,7 @@ class BatchSender:
             self._resend.clear()
             self._retry.clear()
             self._resend.extend(sorted(self._unacked))
-        while stream_alive.is_set():
+        while stream_alive.is_set() and not self._stopped:
             with self._cond:
                 pending = None
                 now = time.monotonic()
@@ -277,20 +294,26 @@ class BatchSender:
         self._oldest_wait = time.monotonic()
         while True:
             with self._cond:
-                if self._closing and not self._waiting() and not self._unacked:
+                if self._stopped or (self._closing and not self._waiting() and not self._unacked):
                     return
             alive = threading.Event()
             alive.set()
             call = None
             try:
-                call = self._stub.StreamBatches(self._requests(alive), metadata=self._metadata)
+                call = self._call = self._stub.StreamBatches(self._requests(alive), metadata=self._metadata)
                 for response in call:
                     backoff = 0.05
                     self._handle_ack(response.ack)
+                    if self._stopped:
+                        return
                 with self._cond:
                     if self._closing and not self._waiting() and not self._unacked:
                         return
+            except ValueError:  # the channel was closed under us (client closed): nothing more to do
+                return
             except grpc.RpcError as err:
+                if self._stopped:
+                    return
                 code = err.code()
                 status = status_from_rpc_error(err)
                 self.stats.last_error = f"stream ended: {code.name}: {err.details()}"
@@ -307,9 +330,9 @@ class BatchSender:
                     call.cancel()
             self.stats.reconnects += 1
             compact_until = time.monotonic() + backoff
-            while time.monotonic() < compact_until and self._compact():
+            while time.monotonic() < compact_until and not self._stopped and self._compact():
                 pass
             with self._cond:
-                if self._closing and not self._unacked and not self._waiting():
+                if self._stopped or (self._closing and not self._unacked and not self._waiting()):
                     return
                 self._cond.wait(backoff * (0.5 + random.random()))
