@@ -3,7 +3,7 @@
 Numerics (design §3): the pooled sample Z = X ∪ Y is centred (pooled mean, computed in fp64)
 and cast once to the compute dtype (fp32, or fp64 for fp64 inputs); squared norms come from those
 same rounded operands; ``d² = ‖z_i‖² + ‖z_j‖² − 2 z_i·z_j`` is clamped at 0; the kernel matrix is
-built tile by tile ([TILE_ROWS × TILE_COLS] per bandwidth, never (n+m)²), sums inside a tile in the
+built tile by tile ([TILE × TILE] per bandwidth, upper block triangle only, never (n+m)²), sums inside a tile in the
 compute dtype and across tiles in fp64; the diagonal is masked (k(z, z) = 1 exactly is added back
 for the biased estimate).
 
@@ -19,8 +19,7 @@ import functools
 
 import torch
 
-TILE_ROWS = 1024
-TILE_COLS = 2048
+TILE = 1024
 DEFAULT_MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
 MEDIAN_MAX_POINTS = 1000
 
@@ -105,45 +104,65 @@ def stats_from_sums(s1: torch.Tensor, s2: torch.Tensor, tot: torch.Tensor, n: in
 
 
 def mmd2_sums_torch(z: torch.Tensor, a: torch.Tensor, n: int, bandwidths: list[float], *,
-                    tile_rows: int = TILE_ROWS, tile_cols: int = TILE_COLS):
-    """Sums over all tiles of the diagonal-masked kernel matrix, fp64:
+                    tile: int = TILE):
+    """Sums over the diagonal-masked kernel matrix, fp64 across tiles:
 
     per bandwidth b (observed split, rows < n are X): ``s1[b] = 1ᵀK_b a0``, ``s2[b] = a0ᵀK_b a0``,
     ``tot[b] = 1ᵀK_b 1``; for K_Σ = Σ_b K_b and every column of A: ``s1_all = 1ᵀK_Σ A``,
     ``s2_all = diag(AᵀK_Σ A)`` (the permutation statistics use these, column 0 included, so the
     observed and permuted statistics are computed the same way).
+
+    K is symmetric, so only the tiles J >= I of a square [tile × tile] grid are computed; an
+    off-diagonal tile stands for itself and its mirror (weight 2 in the symmetric sums, and its
+    row sums carry the mirror's ``1ᵀK_JI A_I``).
     """
     big_n = z.shape[0]
     cdt = z.dtype
     nb = len(bandwidths)
+    has_perm = a.shape[1] > 1
     a = a.to(cdt)
     sq = (z * z).sum(1)
     coef = torch.tensor([-0.5 / b for b in bandwidths], dtype=cdt, device=z.device)[:, None, None]
     isx = (torch.arange(big_n, device=z.device) < n).to(cdt)
-    s1 = torch.zeros(nb, dtype=torch.float64, device=z.device)
-    s2 = torch.zeros_like(s1)
-    tot = torch.zeros_like(s1)
+    xx = torch.zeros(nb, dtype=torch.float64, device=z.device)
+    yy = torch.zeros_like(xx)
+    tot = torch.zeros_like(xx)
     s1_all = torch.zeros(a.shape[1], dtype=torch.float64, device=z.device)
     s2_all = torch.zeros_like(s1_all)
-    for i0 in range(0, big_n, tile_rows):
-        i1 = min(i0 + tile_rows, big_n)
-        zi, ai = z[i0:i1], a[i0:i1]
-        for j0 in range(0, big_n, tile_cols):
-            j1 = min(j0 + tile_cols, big_n)
+    for i0 in range(0, big_n, tile):
+        i1 = min(i0 + tile, big_n)
+        zi, ai, xi = z[i0:i1], a[i0:i1], isx[i0:i1]
+        macc = torch.zeros((i1 - i0, a.shape[1]), dtype=cdt, device=z.device) if has_perm else None
+        rmirror = torch.zeros(i1 - i0, dtype=cdt, device=z.device)
+        diag_s2 = None
+        for j0 in range(i0, big_n, tile):
+            j1 = min(j0 + tile, big_n)
             d2 = torch.addmm(sq[i0:i1, None] + sq[None, j0:j1], zi, z[j0:j1].T, alpha=-2.0).clamp_min_(0)
-            lo, hi = max(i0, j0), min(i1, j1)
-            if lo < hi:  # tile crosses the diagonal: mask it (exp(-inf) = 0)
-                r = torch.arange(lo, hi, device=z.device)
-                d2[r - i0, r - j0] = float("inf")
+            if j0 == i0:  # diagonal tile: mask k(z_i, z_i) (exp(-inf) = 0)
+                d2.fill_diagonal_(float("inf"))
+            w = 1.0 if j0 == i0 else 2.0
             k = torch.exp(d2[None] * coef)  # [nb, R, C]
-            kx = k @ isx[j0:j1]  # [nb, R]: row sums over X columns
-            s1 += kx.sum(1).to(torch.float64)
-            s2 += (kx * isx[None, i0:i1]).sum(1).to(torch.float64)
-            tot += k.sum((1, 2)).to(torch.float64)
-            if a.shape[1] > 1:
-                mk = k.sum(0) @ a[j0:j1]  # [R, P+1]
-                s1_all += mk.sum(0).to(torch.float64)
-                s2_all += (mk * ai).sum(0).to(torch.float64)
-    if a.shape[1] == 1:  # no permutations: column 0 is the observed split
+            rowx = k @ isx[j0:j1]  # [nb, R]
+            rowall = k.sum(2)
+            t_xx = (rowx @ xi).to(torch.float64)
+            t_tot = rowall.sum(1).to(torch.float64)
+            t_xany = (rowall @ xi).to(torch.float64)
+            xx += w * t_xx
+            tot += w * t_tot
+            yy += w * (t_tot - t_xany - rowx.sum(1).to(torch.float64) + t_xx)
+            if has_perm:
+                ks = k.sum(0)
+                mt = ks @ a[j0:j1]
+                macc += mt
+                if j0 == i0:
+                    diag_s2 = (ai * mt).sum(0).to(torch.float64)
+                else:
+                    rmirror += ks.sum(1)
+        if has_perm:
+            s1_all += (macc.sum(0) + rmirror @ ai).to(torch.float64)
+            s2_all += 2.0 * (ai * macc).sum(0).to(torch.float64) - diag_s2
+    cross = tot - xx - yy
+    s1, s2 = xx + cross / 2, xx
+    if not has_perm:  # column 0 only: the observed split
         s1_all, s2_all = s1.sum()[None], s2.sum()[None]
     return s1, s2, tot, s1_all, s2_all

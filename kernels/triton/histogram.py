@@ -18,6 +18,7 @@ import triton.language as tl
 
 MAX_BINS_PER_PROGRAM = 8192  # BLOCK_F * EP cap (registers)
 TILE_ELEMS = 4096  # BLOCK_N * BLOCK_F target
+PROGRAMS_PER_SM = 8
 
 
 @triton.jit
@@ -66,7 +67,7 @@ def _config(n: int, f: int, n_edges: int, device: torch.device):
     f_groups = triton.cdiv(f, block_f)
     if device.type == "cuda":
         sms = torch.cuda.get_device_properties(device).multi_processor_count
-        grid_r = max(1, min(n_tiles, (sms * 8) // f_groups))
+        grid_r = max(1, min(n_tiles, (sms * PROGRAMS_PER_SM) // f_groups))
     else:  # interpreter: few programs, each walking several tiles (exercises the loop)
         grid_r = max(1, min(n_tiles, 3))
     return ep, block_f, block_n, grid_r, f_groups, triton.cdiv(n_tiles, grid_r)

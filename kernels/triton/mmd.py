@@ -101,13 +101,15 @@ def _mmd_kernel(z_ptr, sq_ptr, a_ptr, coef_ptr, obs_ptr, perm_ptr, N, n_x, D, st
         tl.atomic_add(perm_ptr + P1P + offs_p, s2.to(tl.float64))
 
 
+# (BLOCK, BLOCK_K, num_warps, num_stages) on CUDA, without / with permutations
+CUDA_CONFIG = {False: (128, 64, 8, 3), True: (64, 64, 4, 3)}
+
+
 def _config(z: torch.Tensor, p1: int):
     if z.device.type != "cuda":  # interpreter: small tiles
         return 16, 16, 4, 1
-    d = z.shape[1]
-    block = 128 if p1 <= 1 else 64
-    block_k = min(64, max(16, triton.next_power_of_2(d)))
-    return block, block_k, 8 if block == 128 else 4, 3
+    block, block_k, warps, stages = CUDA_CONFIG[p1 > 1]
+    return block, min(block_k, max(16, triton.next_power_of_2(z.shape[1]))), warps, stages
 
 
 def mmd2_sums_triton(x: torch.Tensor, y: torch.Tensor, a: torch.Tensor, n: int, bandwidths: list[float],

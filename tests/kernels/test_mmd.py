@@ -57,8 +57,8 @@ def test_reference_matches_float64_numpy(n, m, d):
     else:  # too big for the dense numpy oracle here: small tiles vs one tile (tile bookkeeping)
         z = ref.pooled_centred(x, y, torch.float64)
         a = permutation_indicators(n, m, 0)
-        one = ref.mmd2_sums_torch(z, a, n, bws, tile_rows=4096, tile_cols=4096)
-        many = ref.mmd2_sums_torch(z, a, n, bws, tile_rows=129, tile_cols=301)
+        one = ref.mmd2_sums_torch(z, a, n, bws, tile=4096)
+        many = ref.mmd2_sums_torch(z, a, n, bws, tile=301)
         for u, v in zip(one, many):
             torch.testing.assert_close(u, v, rtol=1e-11, atol=0)
     assert r.p_value is None and r.bandwidths == bws
@@ -156,7 +156,7 @@ def test_bad_inputs(kwargs, exc, msg):
 
 def test_cpu_memory_is_bounded_by_the_tiles():
     """n = m = 4000: one dense fp32 (n+m)² matrix is 256 MB (x5 bandwidths 1.28 GB); the tiled
-    reference must stay far below that (bound: tiles [5, 1024, 2048] fp32 = 42 MB + operands)."""
+    reference must stay far below that (bound: tiles [5, 1024, 1024] fp32 = 21 MB, a few of them, + operands)."""
     code = r"""
 import json, resource, torch
 torch.set_num_threads(1)
@@ -172,5 +172,5 @@ print(json.dumps({"delta_mb": (after - before) / 1024, "mmd": r.mmd2_unbiased}))
     res = json.loads(out.stdout.strip().splitlines()[-1])
     n_total = 8000
     dense_mb = n_total * n_total * 4 / 2**20
-    tile_mb = (5 + 2) * ref.TILE_ROWS * ref.TILE_COLS * 4 / 2**20
+    tile_mb = (2 * 5 + 4) * ref.TILE * ref.TILE * 4 / 2**20
     assert res["delta_mb"] < tile_mb + 40 < dense_mb / 2, res
