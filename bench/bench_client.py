@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import json
 import os
 import platform
 import socket
@@ -144,42 +145,57 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def memory_while_down(monitor: str, buffer_rows: int, rows: int) -> dict:
+def memory_while_down(monitor: str, buffer_rows: int, rows: int, single: bool) -> dict:
+    """Log `rows` rows (single-row dicts, or 1024-row numpy blocks) with the server down."""
     proc, target = spawn_bare()
     client = Client(target, buffer_rows=buffer_rows)
     mon = client.monitor(monitor)
     proc.terminate()
     proc.wait()
     before = rss_mb()
-    block = np.random.default_rng(0).normal(size=(1024, FEATURES)).astype(np.float32)
-    single = 0
     t0 = time.perf_counter()
-    for i in range(rows // 2 // 1024):  # half in blocks ...
-        mon.log(block)
-    for i in range(rows // 2):            # ... half as single rows
-        mon.log(features={"f0": 1.0, "f1": 2.0})
-        single += 1
+    if single:
+        for _ in range(rows):
+            mon.log(features={"amount": 12.3, "country": 2}, scores=[0.8], latency_ms=12.0)
+    else:
+        block = np.random.default_rng(0).normal(size=(1024, FEATURES)).astype(np.float32)
+        for _ in range(rows // 1024):
+            mon.log(block)
     dt = time.perf_counter() - t0
+    grown = rss_mb() - before
+    time.sleep(6)  # the sender compacts queued single rows into column blocks during its reconnect backoff
     sender = mon._sender
-    out = {"buffer_rows": buffer_rows, "rows_logged": mon.stats.rows_logged, "rows_dropped": mon.stats.rows_dropped,
-           "rows_held": sender._buffered + sender._inflight_rows, "rss_growth_mb": rss_mb() - before,
-           "log_s": dt}
+    out = {"input": "single_rows" if single else "blocks_1024", "buffer_rows": buffer_rows, "rows_logged": mon.stats.rows_logged,
+           "rows_dropped": mon.stats.rows_dropped, "rows_held": sender._buffered + sender._inflight_rows,
+           "rss_growth_mb": grown, "rss_growth_after_compaction_mb": rss_mb() - before, "peak_rss_mb": peak_rss_mb(), "log_s": dt}
     client.close(timeout=0.1)
     return out
+
+
+def peak_rss_mb() -> float:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--memory-case", choices=["blocks", "single"], help=argparse.SUPPRESS)
+    ap.add_argument("--repeat", type=int, default=3, help="runs per batch size (the median is reported)")
     ap.add_argument("--target", help="host:port of a server speaking driftd v1 (default: spawn the bare ack-only server)")
     ap.add_argument("--monitor", default="bench32", help="monitor with 32 numeric features f0..f31")
     ap.add_argument("--create", action="store_true", help="create the monitors (+ a baseline) on --target first")
     ap.add_argument("--rows", type=int, default=2_000_000, help="rows per batch-size measurement")
     ap.add_argument("--calls", type=int, default=200_000, help="single-row log() calls")
+    ap.add_argument("--buffer-rows", type=int, default=200_000, help="buffer_rows for the memory-while-down runs")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "client_cpu.csv"))
     args = ap.parse_args()
     if args.serve_bare:
         asyncio.run(_serve_bare(args.serve_bare))
+        return
+    if args.memory_case:
+        single = args.memory_case == "single"
+        print(json.dumps(memory_while_down(f"{args.monitor}-row" if single else args.monitor, args.buffer_rows, 2_000_000, single)))
         return
 
     proc = None
@@ -200,8 +216,12 @@ def main() -> None:
     results = []
     try:
         for batch in BATCH_SIZES:
-            raw = raw_rows_per_s(target, args.monitor, batch, args.rows)
-            cli, info = client_rows_per_s(target, args.monitor, batch, args.rows)
+            raws, clis = [], []
+            for _ in range(args.repeat):  # alternate, so drift of the machine hits both alike
+                raws.append(raw_rows_per_s(target, args.monitor, batch, args.rows))
+                cli, info = client_rows_per_s(target, args.monitor, batch, args.rows)
+                clis.append(cli)
+            raw, cli = float(np.median(raws)), float(np.median(clis))
             results.append({"measure": "rows_per_s", "server": kind, "batch_rows": batch, "client_rows_per_s": round(cli),
                             "raw_stub_rows_per_s": round(raw), "client_vs_raw": round(cli / raw, 3),
                             "client_messages": info["batches"]})
@@ -211,14 +231,17 @@ def main() -> None:
         if proc is not None:
             proc.terminate()
             proc.wait()
-    mem = memory_while_down(args.monitor, 200_000, 2_000_000)
-    results.append({"measure": "memory_while_down", "server": "down", **{k: round(v, 2) if isinstance(v, float) else v
-                                                                       for k, v in mem.items()}})
+    for case in ("blocks", "single"):  # each in a fresh process, so RSS is not blurred by the runs above
+        out = subprocess.run([sys.executable, __file__, "--memory-case", case, "--monitor", args.monitor,
+                              "--buffer-rows", str(args.buffer_rows)], capture_output=True, text=True, check=True).stdout
+        mem = json.loads(out.strip().splitlines()[-1])
+        results.append({"measure": "memory_while_down", "server": "down",
+                        **{k: round(v, 2) if isinstance(v, float) else v for k, v in mem.items()}})
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     keys = ["measure", "server", "batch_rows", "client_rows_per_s", "raw_stub_rows_per_s", "client_vs_raw", "client_messages",
-            "p50_us", "p99_us", "p999_us", "mean_us", "buffer_rows", "rows_logged", "rows_dropped", "rows_held",
-            "rss_growth_mb", "log_s", "machine"]
+            "p50_us", "p99_us", "p999_us", "mean_us", "input", "buffer_rows", "rows_logged", "rows_dropped", "rows_held",
+            "rss_growth_mb", "rss_growth_after_compaction_mb", "peak_rss_mb", "log_s", "machine"]
     machine = f"{platform.processor() or platform.machine()} {os.cpu_count()} cpu, python {platform.python_version()}, grpcio {grpc.__version__}"
     with out.open("w", newline="") as f:
         w = csv.DictWriter(f, keys)

@@ -232,8 +232,8 @@ def assemble(schema: ClientSchema, items: Sequence[LogItem]) -> dict[str, Any]:
         if with_status:
             parts["status_codes"].append(np.asarray(it.status_codes, np.int32))
     flush_singles()
-    out: dict[str, Any] = {k: np.concatenate(v) for k, v in parts.items() if v}
-    out["embeddings"] = {k: np.concatenate(v) for k, v in embed_parts.items() if v}
+    out: dict[str, Any] = {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in parts.items() if v}
+    out["embeddings"] = {k: v[0] if len(v) == 1 else np.concatenate(v) for k, v in embed_parts.items() if v}
     out["request_ids"] = ids if ids_complete and ids else None
     return out
 

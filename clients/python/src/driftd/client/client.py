@@ -18,7 +18,7 @@ import grpc
 import numpy as np
 
 from driftd.client._rows import ClientSchema, LogItem, assemble
-from driftd.client.wire import tensor
+from driftd.client.wire import fill_tensor, tensor
 from driftd.client.alarms import subscribe_alarms
 from driftd.client.sender import BatchSender, SenderStats
 from driftd.v1 import (
@@ -210,13 +210,15 @@ class Client:
                 activate=activate, seed=seed))
             for start in range(0, item.rows, rows_per_batch):
                 stop = start + rows_per_batch
-                b = ingest_pb2.Batch(monitor=name)
+                req = baseline_pb2.CreateBaselineRequest()
+                b = req.batch
+                b.monitor = name
                 for key in ("numeric", "categorical", "scores"):
                     if key in arrays:
-                        getattr(b, key).CopyFrom(tensor(arrays[key][start:stop]))
+                        fill_tensor(getattr(b, key), arrays[key][start:stop])
                 for block, values in arrays["embeddings"].items():
-                    b.embeddings[block].CopyFrom(tensor(values[start:stop]))
-                yield baseline_pb2.CreateBaselineRequest(batch=b)
+                    fill_tensor(b.embeddings[block], values[start:stop])
+                yield req
 
         return baseline_pb2_grpc.BaselineServiceStub(self.channel).CreateBaseline(requests(), metadata=self.metadata, timeout=timeout).baseline
 

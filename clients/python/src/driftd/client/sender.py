@@ -28,7 +28,7 @@ import grpc
 from google.rpc import code_pb2
 
 from driftd.client._rows import ClientSchema, LogItem, assemble
-from driftd.client.wire import field_violations, retry_delay, status_from_rpc_error, tensor
+from driftd.client.wire import field_violations, fill_tensor, retry_delay, status_from_rpc_error
 from driftd.v1 import ingest_pb2, ingest_pb2_grpc
 
 RETRY_CODES = {code_pb2.RESOURCE_EXHAUSTED, code_pb2.UNAVAILABLE}
@@ -207,22 +207,18 @@ class BatchSender:
         self._buffered -= rows
         arrays = assemble(self.schema, taken)
         seq = next(self._sequence)
-        batch = ingest_pb2.Batch(monitor=self.monitor_name, producer_id=self.producer_id, sequence=seq)
-        if "numeric" in arrays:
-            batch.numeric.CopyFrom(tensor(arrays["numeric"]))
-        if "categorical" in arrays:
-            batch.categorical.CopyFrom(tensor(arrays["categorical"]))
+        # filled in place: a Tensor built apart and copied in would cost another copy of the bytes
+        request = ingest_pb2.StreamBatchesRequest()
+        batch = request.batch
+        batch.monitor, batch.producer_id, batch.sequence = self.monitor_name, self.producer_id, seq
+        for key in ("numeric", "categorical", "scores", "latency_ms", "status_codes"):
+            if key in arrays:
+                fill_tensor(getattr(batch, key), arrays[key])
         for name, block in arrays["embeddings"].items():
-            batch.embeddings[name].CopyFrom(tensor(block))
-        if "scores" in arrays:
-            batch.scores.CopyFrom(tensor(arrays["scores"]))
-        if "latency_ms" in arrays:
-            batch.latency_ms.CopyFrom(tensor(arrays["latency_ms"]))
-        if "status_codes" in arrays:
-            batch.status_codes.CopyFrom(tensor(arrays["status_codes"]))
+            fill_tensor(batch.embeddings[name], block)
         if arrays["request_ids"]:
             batch.request_ids.extend(arrays["request_ids"])
-        return _Pending(seq, rows, ingest_pb2.StreamBatchesRequest(batch=batch))
+        return _Pending(seq, rows, request)
 
     def _requests(self, stream_alive: threading.Event) -> Iterator[ingest_pb2.StreamBatchesRequest]:
         with self._cond:
