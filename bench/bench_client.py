@@ -167,7 +167,7 @@ def memory_while_down(monitor: str, buffer_rows: int, rows: int, single: bool) -
     sender = mon._sender
     out = {"input": "single_rows" if single else "blocks_1024", "buffer_rows": buffer_rows, "rows_logged": mon.stats.rows_logged,
            "rows_dropped": mon.stats.rows_dropped, "rows_held": sender._buffered + sender._inflight_rows,
-           "rss_growth_mb": grown, "rss_growth_after_compaction_mb": rss_mb() - before, "peak_rss_mb": peak_rss_mb(), "log_s": dt}
+           "rss_growth_mb": grown, "rss_growth_after_6s_idle_mb": rss_mb() - before, "peak_rss_mb": peak_rss_mb(), "log_s": dt}
     client.close(timeout=0.1)
     return out
 
@@ -185,7 +185,7 @@ def main() -> None:
     ap.add_argument("--target", help="host:port of a server speaking driftd v1 (default: spawn the bare ack-only server)")
     ap.add_argument("--monitor", default="bench32", help="monitor with 32 numeric features f0..f31")
     ap.add_argument("--create", action="store_true", help="create the monitors (+ a baseline) on --target first")
-    ap.add_argument("--rows", type=int, default=2_000_000, help="rows per batch-size measurement")
+    ap.add_argument("--rows", type=int, default=4_000_000, help="rows per batch-size measurement")
     ap.add_argument("--calls", type=int, default=200_000, help="single-row log() calls")
     ap.add_argument("--buffer-rows", type=int, default=200_000, help="buffer_rows for the memory-while-down runs")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "client_cpu.csv"))
@@ -241,7 +241,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     keys = ["measure", "server", "batch_rows", "client_rows_per_s", "raw_stub_rows_per_s", "client_vs_raw", "client_messages",
             "p50_us", "p99_us", "p999_us", "mean_us", "input", "buffer_rows", "rows_logged", "rows_dropped", "rows_held",
-            "rss_growth_mb", "rss_growth_after_compaction_mb", "peak_rss_mb", "log_s", "machine"]
+            "rss_growth_mb", "rss_growth_after_6s_idle_mb", "peak_rss_mb", "log_s", "machine"]
     machine = f"{platform.processor() or platform.machine()} {os.cpu_count()} cpu, python {platform.python_version()}, grpcio {grpc.__version__}"
     with out.open("w", newline="") as f:
         w = csv.DictWriter(f, keys)
