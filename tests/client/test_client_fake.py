@@ -292,7 +292,7 @@ def test_rows_compacted_while_down_keep_every_column():
     srv = FakeServer().start()
     srv.add_monitor("c", numeric=["amount"], categorical={"country": ["de", "fr"]}, scores=["p"])
     port = srv.port
-    client = Client(srv.target)
+    client = Client(srv.target, linger_s=60)  # nothing is sent before the flush below: every row waits in the buffer
     try:
         mon = client.monitor("c")
         srv.stop()

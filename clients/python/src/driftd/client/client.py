@@ -61,16 +61,33 @@ class MonitorHandle:
             latency_ms: Any = None, status_codes: Any = None, request_ids: Any = None) -> bool:
         """Queue one row (`features` a dict of scalars) or a block of rows (dict of arrays, DataFrame,
         or a [N, n_numeric] array). Never blocks; returns False when the buffer was full and the rows
-        were dropped (counted in `stats.rows_dropped`). ValueError for rows that can never be valid."""
+        were dropped (counted in `stats.rows_dropped`).
+
+        Only cheap checks run here and raise ValueError at once: unknown feature names, a missing
+        embedding block or scores the schema requires, an embedding of the wrong dim, columns with
+        different row counts. Conversion to columns happens in the sender thread, many rows at once.
+        Missing numeric values become NaN, missing categorical values code -1; a categorical name
+        outside the schema's categories becomes code len(categories) (counted as unseen).
+
+            >>> monitor.log(features={"amount": 12.3, "country": "de"}, scores=[0.81],   # doctest: +SKIP
+            ...             latency_ms=14.2, status_codes=200, request_ids="req-1")
+            True
+            >>> monitor.log(df[["amount", "country"]], scores=df[["p"]].to_numpy())       # doctest: +SKIP
+            True
+        """
         item = LogItem.build(self.schema, features, embeddings, scores, latency_ms, status_codes, request_ids)
         return self._sender.enqueue(item)
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Block until everything logged so far is acknowledged; False on timeout."""
+        """Block until everything logged before this call is acknowledged (or rejected: see
+        `stats.rows_rejected`); False on timeout. Raises RuntimeError when the server refused the
+        stream for good (UNAUTHENTICATED / PERMISSION_DENIED)."""
         return self._sender.flush(timeout)
 
     @property
     def stats(self) -> SenderStats:
+        """Live counters: rows_logged, rows_sent, rows_acked, rows_rejected, rows_dropped,
+        batches_sent, batches_retried, duplicates, reconnects, last_error."""
         return self._sender.stats
 
     def log_labels(self, request_ids: Sequence[str], labels: Any, timeout: float = 30.0) -> ingest_pb2.WriteLabelsResponse:
@@ -97,6 +114,7 @@ class MonitorHandle:
             call.cancel()
 
     def close(self, timeout: float | None = 30.0) -> bool:
+        """Flush (up to `timeout`), then stop the sender; rows still unacknowledged are counted as dropped."""
         return self._sender.close(timeout)
 
 
@@ -107,6 +125,14 @@ class Client:
     the range that amortises per-message cost), or whatever arrived within `linger_s`; at most
     `buffer_rows` rows wait per monitor (more are dropped and counted), at most `max_unacked`
     batches are in flight.
+
+    `token` is sent as `authorization: Bearer <token>`; `tls=True` uses the system roots, or pass
+    `credentials` (e.g. `grpc.ssl_channel_credentials(root, key, cert)` for mTLS). `producer_id`
+    names this process for exactly-once dedupe (default: host-pid-random; every monitor handle of
+    the client numbers its batches 1, 2, 3, ...). Works against any server speaking driftd v1.
+
+        >>> with Client("driftd.internal:50051", token="...", tls=True) as client:   # doctest: +SKIP
+        ...     client.monitor("fraud-v3").log(features={"amount": 1.0}, scores=[0.2])
     """
 
     def __init__(self, target: str = "127.0.0.1:50051", token: str | None = None, *, producer_id: str | None = None,
