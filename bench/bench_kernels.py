@@ -204,7 +204,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", choices=["cuda", "cpu"], default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--ops", default="histogram,mmd2")
+    ap.add_argument("--ops", default="mmd2,histogram")
     ap.add_argument("--threads", type=int, default=1, help="CPU torch threads (the engine runs one per thread)")
     ap.add_argument("--quick", action="store_true", help="small sweep (smoke test)")
     args = ap.parse_args(argv)
@@ -238,11 +238,12 @@ def main(argv=None):
                         note="read + written bytes"))
         w.writerow(dict(device=dev_name, op="matmul_peak", dtype="bfloat16" if dev == "cuda" else "float32",
                         impl="torch matmul", tflops=f"{peak:.4g}"))
-        if "histogram" in args.ops:
-            hist_rows(dev, dev_name, copy_bw, hs, hdt, w)
+        for op in args.ops.split(","):
+            if op == "histogram":
+                hist_rows(dev, dev_name, copy_bw, hs, hdt, w)
+            elif op == "mmd2":
+                mmd_rows(dev, dev_name, peak, ms, w)
             fh.flush()
-        if "mmd2" in args.ops:
-            mmd_rows(dev, dev_name, peak, ms, w)
     return 0
 
 

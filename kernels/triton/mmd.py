@@ -7,8 +7,8 @@ only the upper block triangle is computed and (n+m)² is never materialised. Per
 their dtype), ``d² = max(‖z_i‖² + ‖z_j‖² − 2S, 0)`` with the squared norms from the same rounded
 operands, diagonal and out-of-range entries masked, then for every bandwidth
 ``K_b = exp2(d² · (−log2 e / 2σ_b²))`` reduced in the tile to the X·X, Y·Y, total sums (fp32 in the
-tile, fp64 across tiles, atomically added at the end). Permutations: ``K_Σ = Σ_b K_b`` (in the
-operand dtype) ``@ A_J`` accumulated over J in fp32 ([BLOCK, P+1] registers), plus the row sums for
+tile, fp64 across tiles, atomically added at the end). Permutations: ``K_Σ = Σ_b K_b`` (fp32; tf32 dot for
+bf16 / fp16 inputs, IEEE fp32 for fp32 inputs) ``@ A_J`` (A in fp32) accumulated over J in fp32 ([BLOCK, P+1] registers), plus the row sums for
 the mirrored tiles; at the end ``1ᵀK A`` and ``diag(AᵀK A)`` contributions of block I go to global
 fp64 buffers with atomics.
 """
@@ -79,9 +79,9 @@ def _mmd_kernel(z_ptr, sq_ptr, a_ptr, coef_ptr, obs_ptr, perm_ptr, N, n_x, D, st
             aj = tl.load(a_ptr + offs_j[:, None].to(tl.int64) * stride_a + offs_p[None, :],
                          mask=ok_j[:, None], other=0.0)
             if IEEE:
-                mt = tl.dot(ksum.to(aj.dtype), aj, input_precision="ieee")
+                mt = tl.dot(ksum, aj, input_precision="ieee")
             else:
-                mt = tl.dot(ksum.to(aj.dtype), aj)
+                mt = tl.dot(ksum, aj, input_precision="tf32")
             macc += mt
             if j_blk == i_blk:
                 ai0 = tl.load(a_ptr + offs_i[:, None].to(tl.int64) * stride_a + offs_p[None, :],
@@ -128,9 +128,9 @@ def mmd2_sums_triton(x: torch.Tensor, y: torch.Tensor, a: torch.Tensor, n: int, 
     p1 = a.shape[1]
     has_perm = p1 > 1
     p1p = max(16, triton.next_power_of_2(p1))
-    ap = torch.zeros((big_n, p1p), dtype=dt, device=z.device)
+    ap = torch.zeros((big_n, p1p) if has_perm else (1, p1p), dtype=torch.float32, device=z.device)
     if has_perm:
-        ap[:, :p1] = a.to(dt)
+        ap[:, :p1] = a
     nb = len(bandwidths)
     nbp = max(2, triton.next_power_of_2(nb))
     coef = torch.tensor([-math.log2(math.e) / (2.0 * b) for b in bandwidths], dtype=torch.float32, device=z.device)

@@ -161,3 +161,15 @@ def test_env_override(monkeypatch):
     monkeypatch.setenv("DRIFTD_KERNELS", "gpu")
     with pytest.raises(ValueError, match="DRIFTD_KERNELS"):
         bucketize_histogram(x, edges)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("strategy", ["compare", "search_atomic", "histogram"])
+def test_every_triton_strategy(device, strategy, monkeypatch):
+    import driftd.kernels.triton.histogram as th
+
+    monkeypatch.setattr(th, "STRATEGY", strategy)
+    for n, f, e in ((300, 5, 9), (90, 3, 50)):
+        x, edges = make_case(n, f, e, seed=n + e)
+        x, edges = x.to(device), edges.to(device)
+        assert_same(bucketize_histogram(x, edges, backend="triton"), bucketize_histogram(x, edges, backend="torch"))
