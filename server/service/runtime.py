@@ -217,8 +217,8 @@ class MonitorRuntime:
             batches = self._take_coalescible()
             rows = sum(b.n_rows for b in batches)
             try:
-                merged = concat_batches(batches) if len(batches) > 1 else batches[0]
-                await loop.run_in_executor(self._executor, self._window.update, merged, self._clock().timestamp())
+                # concatenation copies every row: it runs on the executor with the update, never on the loop
+                await loop.run_in_executor(self._executor, self._apply, batches, self._clock().timestamp())
                 self.counters.applied_rows += rows
                 if self._on_applied is not None:
                     self._on_applied(self.monitor_id, rows)
@@ -227,6 +227,9 @@ class MonitorRuntime:
                 log.error("update_failed", monitor=self.monitor_id, rows=rows, exc_info=exc)
             finally:
                 self._queued_rows -= rows
+
+    def _apply(self, batches: list[Batch], now: float) -> None:
+        self._window.update(concat_batches(batches) if len(batches) > 1 else batches[0], now)
 
     def _take_coalescible(self) -> list[Batch]:
         """Pop the longest run of queued batches that one engine update can take: same optional

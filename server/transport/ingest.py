@@ -26,6 +26,13 @@ def _claimed_rows(batch: ingest_pb2.Batch) -> int:
     return len(batch.request_ids)
 
 
+def _payload_bytes(batch: ingest_pb2.Batch) -> int:
+    """The tensor bytes a batch carries (what the batch limit is about; ByteSize() would walk the
+    whole message at ~150 us per 512 KiB batch)."""
+    tensors = (batch.numeric, batch.categorical, batch.scores, batch.latency_ms, batch.status_codes, *batch.embeddings.values())
+    return sum(len(t.data) for t in tensors) + sum(len(r) for r in batch.request_ids)
+
+
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def __init__(self, runtimes: Runtimes, lifecycle: Lifecycle, max_batch_bytes: int, metrics: ServiceMetrics | None = None) -> None:
         self._runtimes = runtimes
@@ -36,7 +43,7 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def apply(self, batch: ingest_pb2.Batch, prefix: str = "batch") -> ingest_pb2.BatchAck:
         ack = ingest_pb2.BatchAck(producer_id=batch.producer_id, sequence=batch.sequence)
         try:
-            size = batch.ByteSize()
+            size = _payload_bytes(batch)
             if size > self._max_batch_bytes:
                 raise InvalidArgument.one(prefix, f"batch is {size} bytes; the limit is {self._max_batch_bytes} (max_batch_mb): split it")
             runtime = await self._runtimes.get(parse_monitor_name(batch.monitor, f"{prefix}.monitor"))
