@@ -11,6 +11,7 @@ server's contract, and records everything. Faults are injected through `FakeStat
                     deduplicated);
 * `ack_delay_s`   - sleep before each ack;
 * `reject_next`   - answer the next N batches with INVALID_ARGUMENT + BadRequest (permanent);
+* `refuse_streams` - end every new StreamBatches at once with UNAVAILABLE + RetryInfo(100 ms);
 * `ingest_token`  - when set, StreamBatches requires `authorization: Bearer <token>`.
 
 The state lives outside the gRPC server, so a test can stop the server ("down") and start a new
@@ -86,6 +87,7 @@ class FakeState:
     ack_delay_s: float = 0.0
     reject_next: int = 0
     ingest_token: str | None = None
+    refuse_streams: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def applied_rows(self) -> int:
@@ -167,6 +169,12 @@ class _Ingest(ingest_pb2_grpc.IngestServiceServicer):
             st.metadata.append(md)
         if st.ingest_token is not None and md.get("authorization") != f"Bearer {st.ingest_token}":
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad token")
+        if st.refuse_streams:
+            status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message="server is draining")
+            info = error_details_pb2.RetryInfo()
+            info.retry_delay.FromMilliseconds(100)
+            status.details.append(_detail(info))
+            context.abort_with_status(rpc_status.to_status(status))
         applied_here = 0
         for req in request_iterator:
             b = req.batch

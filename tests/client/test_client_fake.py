@@ -91,11 +91,6 @@ def test_buffer_is_bounded_while_server_is_down_and_drains_after(server):
     assert mon._sender._buffered + mon._sender._inflight_rows <= 5000  # waiting + unacked rows
     assert elapsed < 5  # log() kept returning at once with nobody listening
     assert mon.flush(timeout=0.3) is False
-    deadline = time.monotonic() + 10  # while down, the sender compacts queued single rows into column blocks
-    while (mon._sender._items or "UNAVAILABLE" not in (s.last_error or "")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert "UNAVAILABLE" in s.last_error  # reconnect attempts find nobody
-    assert not mon._sender._items and not any(it.single for it in mon._sender._front)  # held as columns or batches
     back = FakeServer(server.state, port=port).start()
     try:
         assert mon.flush(timeout=20)
@@ -291,19 +286,19 @@ async def test_async_client(server):
 def test_rows_compacted_while_down_keep_every_column():
     srv = FakeServer().start()
     srv.add_monitor("c", numeric=["amount"], categorical={"country": ["de", "fr"]}, scores=["p"])
-    port = srv.port
+    srv.state.refuse_streams = True  # up, but every ingest stream ends with UNAVAILABLE (draining): the sender keeps reconnecting
     client = Client(srv.target, linger_s=60)  # nothing is sent before the flush below: every row waits in the buffer
     try:
         mon = client.monitor("c")
-        srv.stop()
         for i in range(3000):
             mon.log(features={"amount": float(i), "country": ["de", "fr", "xx", None][i % 4]}, scores=[i / 3000],
                     latency_ms=float(i % 7), status_codes=200 + i % 2, request_ids=f"r{i}")
         deadline = time.monotonic() + 10
-        while mon._sender._items and time.monotonic() < deadline:
+        while (mon._sender._items or mon._sender._compacting) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not mon._sender._items and mon._sender._front and not mon._sender._front[0].single
-        srv = FakeServer(srv.state, port=port).start()
+        assert "UNAVAILABLE" in mon.stats.last_error and mon.stats.reconnects >= 1
+        srv.state.refuse_streams = False
         assert mon.flush(timeout=20)
         st = srv.state
         order = np.argsort(st.column("numeric")[:, 0])
