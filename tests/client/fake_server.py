@@ -11,6 +11,7 @@ server's contract, and records everything. Faults are injected through `FakeStat
                     deduplicated);
 * `ack_delay_s`   - sleep before each ack;
 * `reject_next`   - answer the next N batches with INVALID_ARGUMENT + BadRequest (permanent);
+* `stall_once_s`  - hold the next ack that long (a peer that stopped answering), once;
 * `refuse_streams` - end every new StreamBatches at once with UNAVAILABLE + RetryInfo(100 ms);
 * `ingest_token`  - when set, StreamBatches requires `authorization: Bearer <token>`.
 
@@ -88,6 +89,7 @@ class FakeState:
     reject_next: int = 0
     ingest_token: str | None = None
     refuse_streams: bool = False
+    stall_once_s: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def applied_rows(self) -> int:
@@ -225,8 +227,9 @@ class _Ingest(ingest_pb2_grpc.IngestServiceServicer):
                             info.retry_delay.FromMilliseconds(20)
                             status.details.append(_detail(info))
                             context.abort_with_status(rpc_status.to_status(status))
-            if st.ack_delay_s:
-                time.sleep(st.ack_delay_s)
+            stall, st.stall_once_s = st.stall_once_s, 0.0
+            if stall or st.ack_delay_s:
+                time.sleep(stall or st.ack_delay_s)
             yield ingest_pb2.StreamBatchesResponse(ack=ack)
 
     def WriteLabels(self, request, context):

@@ -331,3 +331,17 @@ def test_close_while_down_abandons_and_counts(server, monkeypatch):
     assert "not acknowledged" in s.last_error
     mon._sender._thread.join(timeout=6)
     assert not mon._sender._thread.is_alive() and errors == []
+
+
+def test_stream_without_acks_is_abandoned_and_batches_resent(server):
+    server.state.stall_once_s = 5.0  # the first batch is applied, then its ack hangs
+    with Client(server.target, ack_timeout_s=0.5, linger_s=0.01) as client:
+        mon = client.monitor("m")
+        t0 = time.monotonic()
+        mon.log(rows(0, 100))
+        assert mon.flush(timeout=10)
+        assert time.monotonic() - t0 < 4  # did not wait for the stalled ack
+        s = mon.stats
+    assert s.rows_acked == 100 and s.reconnects >= 1
+    assert server.state.duplicates == 1  # the resend was recognised as already applied
+    assert_exactly_once(server.state, 100)

@@ -55,7 +55,8 @@ class MonitorHandle:
         self.schema = ClientSchema.from_proto(monitor)
         self._sender = BatchSender(client.channel, monitor.name, self.schema, client.producer_id, metadata=client.metadata,
                                    buffer_rows=client.buffer_rows, min_batch_bytes=client.min_batch_bytes,
-                                   max_batch_bytes=client.max_batch_bytes, linger_s=client.linger_s, max_unacked=client.max_unacked)
+                                   max_batch_bytes=client.max_batch_bytes, linger_s=client.linger_s, max_unacked=client.max_unacked,
+                                   ack_timeout_s=client.ack_timeout_s)
 
     def log(self, features: Any = None, *, embeddings: Mapping[str, Any] | None = None, scores: Any = None,
             latency_ms: Any = None, status_codes: Any = None, request_ids: Any = None) -> bool:
@@ -124,7 +125,8 @@ class Client:
     Batching knobs: messages of `min_batch_bytes`..`max_batch_bytes` (256 KiB – 4 MiB by default:
     the range that amortises per-message cost), or whatever arrived within `linger_s`; at most
     `buffer_rows` rows wait per monitor (more are dropped and counted), at most `max_unacked`
-    batches are in flight.
+    batches are in flight; a stream that leaves a batch unanswered for `ack_timeout_s` is abandoned
+    and everything unacknowledged is resent on a new one (a dead peer does not always reset the connection).
 
     `token` is sent as `authorization: Bearer <token>`; `tls=True` uses the system roots, or pass
     `credentials` (e.g. `grpc.ssl_channel_credentials(root, key, cert)` for mTLS). `producer_id`
@@ -138,7 +140,7 @@ class Client:
     def __init__(self, target: str = "127.0.0.1:50051", token: str | None = None, *, producer_id: str | None = None,
                  tls: bool = False, credentials: grpc.ChannelCredentials | None = None, buffer_rows: int = 1_000_000,
                  min_batch_bytes: int = 256 * KiB, max_batch_bytes: int = 4 * MiB, linger_s: float = 0.2,
-                 max_unacked: int = 64, options: Sequence[tuple[str, Any]] = ()) -> None:
+                 max_unacked: int = 64, ack_timeout_s: float = 30.0, options: Sequence[tuple[str, Any]] = ()) -> None:
         opts = [("grpc.max_send_message_length", 64 * MiB), ("grpc.max_receive_message_length", 64 * MiB), *options]
         if credentials is None and tls:
             credentials = grpc.ssl_channel_credentials()  # system roots
@@ -147,7 +149,7 @@ class Client:
         self.metadata = [("authorization", f"Bearer {token}")] if token else None
         self.producer_id = producer_id or default_producer_id()
         self.buffer_rows, self.min_batch_bytes, self.max_batch_bytes = buffer_rows, min_batch_bytes, max_batch_bytes
-        self.linger_s, self.max_unacked = linger_s, max_unacked
+        self.linger_s, self.max_unacked, self.ack_timeout_s = linger_s, max_unacked, ack_timeout_s
         self._monitors: dict[str, MonitorHandle] = {}
 
     # -- monitors and baselines ----------------------------------------------------------------

@@ -60,7 +60,7 @@ class _Pending:
 class BatchSender:
     def __init__(self, channel: grpc.Channel, monitor_name: str, schema: ClientSchema, producer_id: str, *,
                  metadata: list[tuple[str, str]] | None, buffer_rows: int, min_batch_bytes: int, max_batch_bytes: int,
-                 linger_s: float, max_unacked: int) -> None:
+                 linger_s: float, max_unacked: int, ack_timeout_s: float = 30.0) -> None:
         self._stub = ingest_pb2_grpc.IngestServiceStub(channel)
         self.monitor_name = monitor_name
         self.schema = schema
@@ -71,6 +71,8 @@ class BatchSender:
         self._max_bytes = max_batch_bytes
         self._linger_s = linger_s
         self._max_unacked = max_unacked
+        self._ack_timeout_s = ack_timeout_s
+        self._last_progress = time.monotonic()  # last ack, or when the first unacked batch went out
         self._row_bytes = 4 * (len(schema.numeric) + 2 * len(schema.categorical) + sum(d for _, d in schema.embeddings)
                                + len(schema.scores) + 2) + 16
         self._items: collections.deque[LogItem] = collections.deque()
@@ -226,10 +228,17 @@ class BatchSender:
             self._resend.clear()
             self._retry.clear()
             self._resend.extend(sorted(self._unacked))
+            self._last_progress = time.monotonic()
         while stream_alive.is_set() and not self._stopped:
             with self._cond:
                 pending = None
                 now = time.monotonic()
+                if self._unacked and now - self._last_progress > self._ack_timeout_s:
+                    # a stream that stopped answering (dead peer, no RST): give up on it, resend on a new one
+                    self.stats.last_error = f"no ack for {self._ack_timeout_s:g} s: reconnecting"
+                    if self._call is not None:
+                        self._call.cancel()
+                    return
                 while self._retry and self._retry[0][0] <= now:
                     _, seq = heapq.heappop(self._retry)
                     if seq in self._unacked:
@@ -245,6 +254,8 @@ class BatchSender:
                     if ready:
                         pending = self._form_batch()
                         if pending is not None:
+                            if not self._unacked:
+                                self._last_progress = time.monotonic()
                             self._unacked[pending.sequence] = pending
                             self._inflight_rows += pending.rows
                             self.stats.rows_sent += pending.rows
@@ -260,6 +271,7 @@ class BatchSender:
 
     def _handle_ack(self, ack: ingest_pb2.BatchAck) -> None:
         with self._cond:
+            self._last_progress = time.monotonic()
             pending = self._unacked.get(ack.sequence)
             if pending is None:
                 return
