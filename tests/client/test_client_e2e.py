@@ -149,10 +149,18 @@ async def test_exactly_once_across_forced_reconnects_and_backpressure(served):
     def produce():
         with Client(f"127.0.0.1:{proxy.port}", min_batch_bytes=16 * 1024, max_batch_bytes=64 * 1024, linger_s=0.01) as client:
             monitor = client.monitor("churn")
+            acked_at_cut = -1
             for k, start in enumerate(range(0, len(data), 1000)):
                 log_frame(monitor, data.iloc[start:start + 1000])
                 if k in (5, 12):
+                    # cut only once the previous cut was survived (a new stream delivered acks), so each cut
+                    # breaks a live connection even on a loaded machine
+                    deadline = time.monotonic() + 20
+                    while (monitor.stats.rows_acked <= acked_at_cut or monitor.stats.reconnects < (k == 12)) \
+                            and time.monotonic() < deadline:
+                        time.sleep(0.01)
                     time.sleep(0.05)
+                    acked_at_cut = monitor.stats.rows_acked
                     proxy.cut()  # break the connection with batches in flight
             assert monitor.flush(60), monitor.stats
             return monitor.stats
