@@ -21,6 +21,9 @@ INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 DEVICES = ["cpu"] if INTERPRET else (["cuda"] if torch.cuda.is_available() else [])
 # (relative, absolute) tolerance of Triton vs the reference, per dtype
 TOL = {torch.float32: (1e-4, 1e-6), torch.float16: (5e-3, 2e-4), torch.bfloat16: (3e-2, 2e-3)}
+# permutation statistics: half inputs use a tf32 dot for K_Σ @ A on a GPU (2^-11 relative per entry,
+# then cancellation in the MMD² difference): absolute tolerance (seen on an H100: up to 3e-3)
+PERM_TOL = {torch.float32: (1e-3, 1e-5), torch.float16: (5e-2, 1e-2), torch.bfloat16: (5e-2, 2e-2)}
 
 
 def numpy_mmd(x: np.ndarray, y: np.ndarray, sigma2s):
@@ -116,9 +119,10 @@ def test_triton_matches_reference(device, dtype, n, m, d, p):
     assert a.mmd2_biased == pytest.approx(b.mmd2_biased, rel=rtol, abs=atol)
     np.testing.assert_allclose(a.per_bandwidth_unbiased, b.per_bandwidth_unbiased, rtol=rtol, atol=atol)
     if p:
-        torch.testing.assert_close(a.permutation_stats, b.permutation_stats, rtol=rtol * 10, atol=atol * 10)
+        prt, pat = PERM_TOL[dtype]
+        torch.testing.assert_close(a.permutation_stats, b.permutation_stats, rtol=prt, atol=pat)
         # p-values agree up to permutations whose statistic ties T_obs within the tolerance
-        close = ((b.permutation_stats - b.mmd2_unbiased).abs() <= 10 * (atol + rtol * abs(b.mmd2_unbiased))).sum()
+        close = ((b.permutation_stats - b.mmd2_unbiased).abs() <= 2 * (pat + prt * abs(b.mmd2_unbiased))).sum()
         assert abs(a.p_value - b.p_value) * (p + 1) <= int(close) + 1e-9
 
 
