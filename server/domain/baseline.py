@@ -38,19 +38,17 @@ True
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import struct
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
-import torch
 
-from driftd.server.domain import binning, calibration, kernel_bridge
+from driftd.server.domain import binning, calibration
 from driftd.server.domain.batch import Batch, as_numpy, to_tensor
-from driftd.server.domain.errors import FailedPrecondition, InvalidArgument
+from driftd.server.domain import blob as blob_format
+from driftd.server.domain.errors import FailedPrecondition
 from driftd.server.domain.reservoir import RowReservoir, row_keys
 from driftd.server.domain.schema import (CategoricalFeature, EmbeddingBlock, NumericFeature, Schema, ScoreKind,
                                           ScoreOutput)
@@ -196,37 +194,11 @@ class Baseline:
             arrays[f"embedding.{name}.sample"] = e.sample
             arrays[f"embedding.{name}.centroid"] = e.centroid
             header["embeddings"][name] = {"bandwidths": list(e.bandwidths), "row_count": e.row_count}
-        index, offset, chunks = {}, 0, []
-        for name, a in arrays.items():
-            a = np.ascontiguousarray(a)
-            a = a.astype(a.dtype.newbyteorder("<"), copy=False)
-            raw = a.tobytes()
-            index[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "nbytes": len(raw)}
-            chunks.append(raw)
-            offset += len(raw)
-        header["arrays"] = index
-        hb = json.dumps(header, sort_keys=True, allow_nan=False).encode()
-        buf = io.BytesIO()
-        buf.write(MAGIC)
-        buf.write(struct.pack("<IQ", FORMAT_VERSION, len(hb)))
-        buf.write(hb)
-        for c in chunks:
-            buf.write(c)
-        return buf.getvalue()
+        return blob_format.pack(MAGIC, FORMAT_VERSION, header, arrays, sort_keys=True, allow_nan=False)
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> "Baseline":
-        if len(blob) < 20 or blob[:8] != MAGIC:
-            raise InvalidArgument.one("baseline", "not a driftd baseline blob (bad magic)")
-        version, hlen = struct.unpack("<IQ", blob[8:20])
-        if version != FORMAT_VERSION:
-            raise FailedPrecondition(f"baseline format version {version} is not supported (this build reads {FORMAT_VERSION})")
-        header = json.loads(blob[20:20 + hlen])
-        data = memoryview(blob)[20 + hlen:]
-        arrays = {}
-        for name, ix in header["arrays"].items():
-            a = np.frombuffer(data[ix["offset"]: ix["offset"] + ix["nbytes"]], dtype=np.dtype(ix["dtype"]))
-            arrays[name] = a.reshape(ix["shape"]).copy()
+        header, arrays = blob_format.unpack(blob, MAGIC, FORMAT_VERSION, "baseline")
         groups = {}
         for group, meta in header["groups"].items():
             klass = CategoricalBaseline if group == "categorical" else ColumnsBaseline

@@ -24,16 +24,14 @@ True
 
 from __future__ import annotations
 
-import io
-import json
-import struct
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from driftd.server.domain import blob as blob_format
 from driftd.server.domain.baseline import Baseline
-from driftd.server.domain.errors import FailedPrecondition, InvalidArgument
+from driftd.server.domain.errors import FailedPrecondition
 from driftd.server.domain.labels import _Chunk
 from driftd.server.domain.latency_sketch import LatencySketch
 from driftd.server.domain.moments import Moments
@@ -45,36 +43,11 @@ VERSION = 1
 
 
 def _pack(header: dict, arrays: dict[str, np.ndarray]) -> bytes:
-    index, chunks, offset = {}, [], 0
-    for name, a in arrays.items():
-        a = np.ascontiguousarray(a)
-        a = a.astype(a.dtype.newbyteorder("<"), copy=False)
-        raw = a.tobytes()
-        index[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "nbytes": len(raw)}
-        chunks.append(raw)
-        offset += len(raw)
-    header = dict(header, arrays=index)
-    hb = json.dumps(header, allow_nan=True).encode()
-    buf = io.BytesIO()
-    buf.write(MAGIC)
-    buf.write(struct.pack("<IQ", VERSION, len(hb)))
-    buf.write(hb)
-    for c in chunks:
-        buf.write(c)
-    return buf.getvalue()
+    return blob_format.pack(MAGIC, VERSION, header, arrays)
 
 
 def _unpack(blob: bytes) -> tuple[dict, dict[str, np.ndarray]]:
-    if len(blob) < 20 or blob[:8] != MAGIC:
-        raise InvalidArgument.one("engine_state", "not a driftd engine state blob (bad magic)")
-    version, hlen = struct.unpack("<IQ", blob[8:20])
-    if version != VERSION:
-        raise FailedPrecondition(f"engine state version {version} is not supported (this build reads {VERSION})")
-    header = json.loads(blob[20:20 + hlen])
-    data = memoryview(blob)[20 + hlen:]
-    arrays = {name: np.frombuffer(data[ix["offset"]: ix["offset"] + ix["nbytes"]], dtype=np.dtype(ix["dtype"]))
-              .reshape(ix["shape"]).copy() for name, ix in header["arrays"].items()}
-    return header, arrays
+    return blob_format.unpack(blob, MAGIC, VERSION, "engine state")
 
 
 def _res_out(r: RowReservoir, p: str, arrays: dict) -> dict:
