@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from driftd.server.app import DriftdServer, build_server

@@ -31,7 +31,7 @@ holds. So a P1 can require drift *and* a quality drop at the same time.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 

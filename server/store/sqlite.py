@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from driftd.server.domain.errors import AlreadyExists, FailedPrecondition, NotFound, OutOfRange
 from driftd.server.domain.monitor import Monitor, MonitorSpec, monitor_name

@@ -9,7 +9,7 @@ from concurrent.futures import Executor
 from datetime import datetime, timezone
 
 from driftd.server.domain.batch import Batch, concat_batches
-from driftd.server.domain.errors import FailedPrecondition, InvalidArgument
+from driftd.server.domain.errors import InvalidArgument
 from driftd.server.domain.monitor import parse_monitor_name
 from driftd.server.service import engine_adapter
 from driftd.server.service.runtimes import Runtimes

@@ -20,7 +20,7 @@ from driftd.v1 import (
     snapshot_pb2 as s,
     snapshot_pb2_grpc,
 )
-from support import rich_details, start_served, stop_served
+from support import start_served, stop_served
 
 FEATURES = ["f0", "f1", "f2", "f3"]
 
