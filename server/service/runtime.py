@@ -245,11 +245,19 @@ class MonitorRuntime:
         return run
 
     async def _evaluation_loop(self) -> None:
+        """Evaluate on a fixed cadence (ticks at start + k * interval, not `interval` after the previous
+        evaluation ended), so a change waits at most one interval for its evaluation; missed ticks
+        are skipped rather than bunched."""
         interval = self.monitor.spec.window.effective_evaluation_interval
+        loop = asyncio.get_running_loop()
+        next_at = loop.time() + interval
         while not self._closing:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
             if self._closing:
                 return
+            next_at += interval
+            if next_at <= loop.time():
+                next_at = loop.time() + interval
             try:
                 await self.evaluate()
             except Exception:  # noqa: BLE001 - already logged by the worker; keep evaluating

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from datetime import datetime
 
 from driftd.server.domain.errors import InvalidArgument
@@ -65,6 +66,17 @@ class AlarmServicer(alarm_pb2_grpc.AlarmServiceServicer):
         self._hub = hub
         self._manager = manager
         self._lifecycle = lifecycle
+        # One event goes to every matching subscriber: convert it to protobuf once, not per stream.
+        self._protos: OrderedDict[int, alarm_pb2.AlarmEvent] = OrderedDict()
+
+    def _event_proto(self, event: StoredAlarmEvent) -> alarm_pb2.AlarmEvent:
+        proto = self._protos.get(event.sequence)
+        if proto is None:
+            proto = event_to_proto(event)
+            self._protos[event.sequence] = proto
+            if len(self._protos) > 4096:
+                self._protos.popitem(last=False)
+        return proto
 
     @grpc_errors
     async def SubscribeAlarms(self, request, context):
@@ -94,7 +106,7 @@ class AlarmServicer(alarm_pb2_grpc.AlarmServiceServicer):
                     yield alarm_pb2.SubscribeAlarmsResponse(heartbeat=alarm_pb2.Heartbeat(
                         high_water_sequence=item, time=to_timestamp(datetime.now().astimezone())))
                 else:
-                    yield alarm_pb2.SubscribeAlarmsResponse(event=event_to_proto(item))
+                    yield alarm_pb2.SubscribeAlarmsResponse(event=self._event_proto(item))
 
         async for response in self._lifecycle.guard_stream(stream(), context):
             yield response
