@@ -15,6 +15,7 @@ import uuid
 from typing import Any, Callable
 
 import grpc
+from grpc._cython import cygrpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -23,6 +24,8 @@ from driftd.server.domain import errors as e
 from driftd.server.logs import get_logger
 
 ERROR_DOMAIN = "driftd.v1"
+# grpc's own errors when a status can no longer be sent (the call ended or was cancelled meanwhile).
+_CALL_ALREADY_OVER = (cygrpc.ExecuteBatchError, cygrpc.UsageError)
 log = get_logger("driftd.transport")
 
 STATUS_CODES: dict[type[e.DriftdError], grpc.StatusCode] = {
@@ -76,8 +79,15 @@ OK_STATUS = status_pb2.Status(code=code_pb2.OK)
 
 
 async def abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+    """End the call with the mapped status. A call the client already cancelled (or that already
+    ended) has no one to tell: return quietly instead of raising from inside grpc."""
+    if context.cancelled() or context.done():
+        return
     status = rpc_status.to_status(to_rpc_status(exc))
-    await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
+    try:
+        await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
+    except _CALL_ALREADY_OVER:
+        return  # the peer went away between the check and the send
 
 
 def grpc_errors(method: Callable) -> Callable:
@@ -90,6 +100,8 @@ def grpc_errors(method: Callable) -> Callable:
                     yield item
             except (grpc.aio.AbortError, GeneratorExit):
                 raise
+            except _CALL_ALREADY_OVER:
+                return  # sending failed because the call is over: nothing left to report
             except BaseException as exc:  # noqa: BLE001 - mapped to a status, never leaked
                 if _is_cancellation(exc):
                     raise
