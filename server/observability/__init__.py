@@ -1,0 +1,1 @@
+"""Observability: drift gauges for Prometheus, generated alert rules and dashboards, Alertmanager forwarding."""
