@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from driftd.server.config import Settings
 from driftd.server.logs import get_logger
 from driftd.server.metrics import ServiceMetrics
+from driftd.server.observability.drift_metrics import DriftCollector
 from driftd.server.service import engine_adapter
 from driftd.server.service.alarm_hub import AlarmHub
 from driftd.server.service.alarm_manager import AlarmManager
@@ -29,7 +30,7 @@ from driftd.server.store.sqlite import SqliteStore
 from driftd.server.transport.alarms import AlarmServicer
 from driftd.server.transport.baselines import BaselineServicer
 from driftd.server.transport.ingest import IngestServicer
-from driftd.server.transport.interceptors import GuardInterceptor
+from driftd.server.transport.interceptors import GuardInterceptor, MetricsInterceptor
 from driftd.server.transport.lifecycle import Lifecycle
 from driftd.server.transport.monitors import MonitorServicer
 from driftd.server.transport.snapshots import SnapshotServicer
@@ -117,27 +118,45 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
     alarm_hub = AlarmHub(store, retention=settings.alarm_event_retention)
     alarm_manager = AlarmManager(store, alarm_hub)
 
+    metrics.alarm_subscribers.set_function(lambda: alarm_hub.subscriber_count)
+
     async def on_snapshot(runtime: MonitorRuntime, snapshot: dict) -> None:
         now = datetime.fromtimestamp(snapshot["evaluate_time"], tz=timezone.utc)
         name = f"monitors/{runtime.monitor_id}/snapshots/{snapshot['snapshot_id']}"
-        await alarm_manager.on_snapshot(runtime.monitor, engine_adapter.metric_frame(snapshot), int(snapshot["row_count"]), now, name)
+        events = await alarm_manager.on_snapshot(runtime.monitor, engine_adapter.metric_frame(snapshot), int(snapshot["row_count"]),
+                                                 now, name)
+        for event in events:
+            metrics.alarm_events.labels(event.payload.get("severity", ""), event.payload.get("state", "")).inc()
 
     def on_applied(monitor_id: str, rows: int) -> None:
         metrics.rows_applied.labels(monitor_id).inc(rows)
+        runtime = runtimes.cached(monitor_id)
+        metrics.queue_depth.labels(monitor_id).set(runtime.queue_depth if runtime is not None else 0)
+
+    def on_evaluated(monitor_id: str, seconds: float) -> None:
+        metrics.evaluation_seconds.labels(monitor_id).observe(seconds)
 
     runtimes = Runtimes(store, executor, snapshot_retention=settings.snapshot_retention, on_snapshot=on_snapshot,
-                        on_applied=on_applied)
+                        on_applied=on_applied, on_evaluated=on_evaluated)
+    metrics.registry.register(DriftCollector(
+        lambda: [(r.monitor, r.latest_snapshot) for r in runtimes.all()], alarm_manager.firing_counts,
+        feature_statistics=settings.metrics_feature_statistics, max_features=settings.metrics_max_features))
 
     async def monitor_deleted(monitor_id: str) -> None:
         await runtimes.invalidate(monitor_id)
         alarm_manager.forget(monitor_id)
+        for family in (metrics.rows_applied, metrics.queue_depth, metrics.evaluation_seconds):
+            try:
+                family.remove(monitor_id)
+            except KeyError:
+                pass
 
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.max_send_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", 0),
     ]
-    server = grpc.aio.server(interceptors=[GuardInterceptor(lifecycle, settings.auth_tokens)], options=options)
+    server = grpc.aio.server(interceptors=[MetricsInterceptor(metrics), GuardInterceptor(lifecycle, settings.auth_tokens)], options=options)
     monitor_pb2_grpc.add_MonitorServiceServicer_to_server(
         MonitorServicer(store, on_changed=runtimes.monitor_changed, on_deleted=monitor_deleted), server)
     baseline_pb2_grpc.add_BaselineServiceServicer_to_server(BaselineServicer(store, runtimes, executor, runtimes.invalidate), server)

@@ -16,6 +16,10 @@ DRIFTD_CONFIG_FILE), then `DRIFTD_*` environment variables, then command-line fl
 | tls_cert_file / tls_key_file / tls_client_ca_file | DRIFTD_TLS_* | empty = plaintext; client CA = mTLS |
 | snapshot_retention | DRIFTD_SNAPSHOT_RETENTION | 10000 snapshots per monitor |
 | alarm_event_retention | DRIFTD_ALARM_EVENT_RETENTION | 1000000 events |
+| metrics_max_features | DRIFTD_METRICS_MAX_FEATURES | 500 per-feature series per monitor (most drifted first) |
+| metrics_feature_statistics | DRIFTD_METRICS_FEATURE_STATISTICS | psi,js,ks,w1,nan_rate,out_of_range_rate,outlier_rate,unseen_rate,missing_rate |
+| alertmanager_url | DRIFTD_ALERTMANAGER_URL | empty = off; e.g. http://127.0.0.1:9093 (API v2) |
+| alertmanager_resend_s | DRIFTD_ALERTMANAGER_RESEND_S | 60 (firing alerts are re-sent this often) |
 | log_level | DRIFTD_LOG_LEVEL | info |
 | log_format | DRIFTD_LOG_FORMAT | json (or console) |
 """
@@ -68,15 +72,40 @@ class Settings(BaseSettings):
     tls_client_ca_file: Path | None = None
     snapshot_retention: int = Field(10_000, ge=1)
     alarm_event_retention: int = Field(1_000_000, ge=1)
+    metrics_max_features: int = Field(500, ge=0, le=100_000)
+    metrics_feature_statistics: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["psi", "js", "ks", "w1", "nan_rate", "out_of_range_rate", "outlier_rate", "unseen_rate", "missing_rate"])
+    alertmanager_url: str | None = None
+    alertmanager_resend_s: float = Field(60.0, gt=0.0, le=3600.0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
 
-    @field_validator("auth_tokens", mode="before")
+    @field_validator("auth_tokens", "metrics_feature_statistics", mode="before")
     @classmethod
-    def _split_tokens(cls, value: Any) -> Any:
+    def _split_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [t.strip() for t in value.split(",") if t.strip()]
         return value
+
+    @field_validator("metrics_feature_statistics")
+    @classmethod
+    def _known_feature_statistics(cls, value: list[str]) -> list[str]:
+        from driftd.server.domain.monitor import SELECTOR_METRICS
+
+        known = sorted(m.removeprefix("feature_") for m, label in SELECTOR_METRICS.items() if label == "feature")
+        unknown = [v for v in value if v not in known]
+        if unknown:
+            raise ValueError(f"unknown feature statistic {unknown[0]!r}; known: {', '.join(known)}")
+        return value
+
+    @field_validator("alertmanager_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"alertmanager_url must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -3,7 +3,14 @@ metrics every layer may update; the per-monitor drift gauges join them with the 
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Info, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics, start_http_server
+
+# `_created` series double every counter's cardinality and no dashboard or rule here reads them.
+disable_created_metrics()
+
+# Seconds; ingest acks are sub-millisecond to tens of ms, evaluations milliseconds to seconds.
+_FAST_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_SLOW_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 class ServiceMetrics:
@@ -20,6 +27,19 @@ class ServiceMetrics:
                                     ["monitor"], registry=self.registry)
         self.queue_depth = Gauge("driftd_ingest_queue_depth", "Batches waiting in the monitor's ingest queue", ["monitor"],
                                  registry=self.registry)
+        self.ingest_batch_seconds = Histogram("driftd_ingest_batch_seconds", "Time from a batch's arrival to its ack "
+                                              "(decode, validate, enqueue)", buckets=_FAST_BUCKETS, registry=self.registry)
+        self.evaluation_seconds = Histogram("driftd_evaluation_duration_seconds", "Time to evaluate a window into a snapshot",
+                                            ["monitor"], buckets=_SLOW_BUCKETS, registry=self.registry)
+        self.rpc_requests = Counter("driftd_rpc_requests_total", "Finished RPCs by method and status code",
+                                    ["method", "code"], registry=self.registry)
+        self.rpc_seconds = Histogram("driftd_rpc_duration_seconds", "Latency of unary RPCs by method", ["method"],
+                                     buckets=_FAST_BUCKETS, registry=self.registry)
+        self.alarm_events = Counter("driftd_alarm_events_total", "Alarm events appended to the log, by severity and new state",
+                                    ["severity", "state"], registry=self.registry)
+        self.alarm_subscribers = Gauge("driftd_alarm_subscribers", "Open alarm subscriptions", registry=self.registry)
+        self.alertmanager_alerts = Counter("driftd_alertmanager_alerts_total", "Alerts posted to Alertmanager, by outcome "
+                                           "(sent, retried, failed, dropped)", ["outcome"], registry=self.registry)
 
     def serve(self, host: str, port: int):
         """Start the /metrics HTTP server; returns (http_server, bound_port)."""

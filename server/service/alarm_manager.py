@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from driftd.server.domain.alarms import AlarmEngine, InstanceState, MetricFrame, alarm_id
+from driftd.server.domain.alarms import FIRING, AlarmEngine, InstanceState, MetricFrame, alarm_id
 from driftd.server.domain.errors import InvalidArgument, NotFound
 from driftd.server.domain.monitor import Monitor
 from driftd.server.service.alarm_hub import AlarmHub
@@ -109,6 +109,19 @@ class AlarmManager:
 
     def forget(self, monitor_id: str) -> None:
         self._engines.pop(monitor_id, None)
+
+    def firing_counts(self) -> dict[tuple[str, str], int]:
+        """(monitor_id, severity) -> instances firing now. Safe from another thread (a scrape):
+        it only copies the engines' dicts."""
+        counts: dict[tuple[str, str], int] = {}
+        for monitor_id, engine in list(self._engines.items()):
+            for aid, state in list(engine.states.items()):
+                if state.state != FIRING:
+                    continue
+                rule, _ = engine.instances.get(aid, (None, ()))
+                key = (monitor_id, rule.severity.value if rule else "P3")
+                counts[key] = counts.get(key, 0) + 1
+        return counts
 
 
 __all__ = ["AlarmManager", "AlarmView", "alarm_id"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -84,7 +85,8 @@ class MonitorRuntime:
                  persist_snapshot: Callable[[str, datetime, bytes], int], limits: QueueLimits = QueueLimits(),
                  clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
                  on_snapshot: Callable[["MonitorRuntime", dict[str, Any]], Awaitable[None]] | None = None,
-                 on_applied: Callable[[str, int], None] | None = None, dedupe: SequenceDedupe | None = None) -> None:
+                 on_applied: Callable[[str, int], None] | None = None, dedupe: SequenceDedupe | None = None,
+                 on_evaluated: Callable[[str, float], None] | None = None) -> None:
         self.monitor = monitor
         self.monitor_id = monitor.monitor_id
         self.baseline_id = baseline_id
@@ -93,6 +95,7 @@ class MonitorRuntime:
         self._persist = persist_snapshot
         self._on_snapshot = on_snapshot
         self._on_applied = on_applied
+        self._on_evaluated = on_evaluated
         self._limits = limits
         self._clock = clock
         self._queue: deque[Batch | _Evaluate] = deque()
@@ -199,7 +202,10 @@ class MonitorRuntime:
             if isinstance(head, _Evaluate):
                 self._queue.popleft()
                 try:
+                    started = time.perf_counter()
                     snapshot = await loop.run_in_executor(self._executor, self._window.evaluate, head.now.timestamp())
+                    if self._on_evaluated is not None:
+                        self._on_evaluated(self.monitor_id, time.perf_counter() - started)
                     snapshot = {**snapshot, "baseline": self.baseline_id}
                     payload = json.dumps(snapshot).encode()
                     snapshot_id = await asyncio.to_thread(self._persist, self.monitor_id, head.now, payload)

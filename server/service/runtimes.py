@@ -15,13 +15,14 @@ from driftd.server.store.sqlite import SqliteStore
 
 class Runtimes:
     def __init__(self, store: SqliteStore, executor: Executor, *, snapshot_retention: int,
-                 limits: QueueLimits = QueueLimits(), on_snapshot=None, on_applied=None) -> None:
+                 limits: QueueLimits = QueueLimits(), on_snapshot=None, on_applied=None, on_evaluated=None) -> None:
         self._store = store
         self._executor = executor
         self._retention = snapshot_retention
         self._limits = limits
         self._on_snapshot = on_snapshot
         self._on_applied = on_applied
+        self._on_evaluated = on_evaluated
         self._runtimes: dict[str, MonitorRuntime] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -54,7 +55,7 @@ class Runtimes:
             window = await asyncio.get_running_loop().run_in_executor(
                 self._executor, engine_adapter.open_window, monitor.spec, stored.blob, saved[0] if saved else None)
             runtime = MonitorRuntime(monitor, monitor.active_baseline_id, window, self._executor, self._persist, self._limits,
-                                     on_snapshot=self._on_snapshot, on_applied=self._on_applied,
+                                     on_snapshot=self._on_snapshot, on_applied=self._on_applied, on_evaluated=self._on_evaluated,
                                      dedupe=SequenceDedupe.from_dict(saved[1]) if saved else None)
             runtime.start()
             self._runtimes[monitor_id] = runtime

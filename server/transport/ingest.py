@@ -7,6 +7,8 @@ batch's `BatchAck.status`; the stream stays open for the next batch. Only stream
 
 from __future__ import annotations
 
+import time
+
 from driftd.server.domain.errors import DriftdError, InvalidArgument
 from driftd.server.domain.monitor import parse_monitor_name
 from driftd.server.metrics import ServiceMetrics
@@ -41,6 +43,13 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         self._max_batch_bytes = max_batch_bytes
 
     async def apply(self, batch: ingest_pb2.Batch, prefix: str = "batch") -> ingest_pb2.BatchAck:
+        started = time.perf_counter()
+        ack = await self._apply(batch, prefix)
+        if self._metrics is not None:
+            self._metrics.ingest_batch_seconds.observe(time.perf_counter() - started)
+        return ack
+
+    async def _apply(self, batch: ingest_pb2.Batch, prefix: str) -> ingest_pb2.BatchAck:
         ack = ingest_pb2.BatchAck(producer_id=batch.producer_id, sequence=batch.sequence)
         try:
             size = _payload_bytes(batch)

@@ -1,8 +1,11 @@
-"""Server interceptor: refuse calls while draining, and bearer-token auth."""
+"""Server interceptors: refuse calls while draining, bearer-token auth, and RPC metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import inspect
+import time
 from typing import Awaitable, Callable
 
 import grpc
@@ -65,3 +68,73 @@ class GuardInterceptor(grpc.aio.ServerInterceptor):
             return _refusing_handler(handler, Unauthenticated("missing or invalid bearer token (metadata 'authorization: Bearer <token>')",
                                                                reason="BAD_TOKEN"))
         return handler
+
+
+_CODE_NAMES = {c.value[0]: c.name for c in grpc.StatusCode}
+
+
+def _code_name(context) -> str:
+    code = context.code()  # None until a handler sets or aborts with a code
+    if code is None:
+        return "OK"
+    if isinstance(code, grpc.StatusCode):
+        return code.name
+    return _CODE_NAMES.get(int(code), str(code))
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    """Counts every finished RPC by method and status code, and times unary ones. Streams are
+    counted when they end (their duration is their lifetime, not a latency)."""
+
+    def __init__(self, metrics) -> None:
+        self._metrics = metrics
+
+    async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None:
+            return handler
+        method = details.method
+        requests, seconds = self._metrics.rpc_requests, self._metrics.rpc_seconds.labels(method)
+        kwargs = dict(request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
+
+        def finish(context, started: float | None, cancelled: bool) -> None:
+            code = "CANCELLED" if cancelled else _code_name(context)
+            requests.labels(method, code).inc()
+            if started is not None:
+                seconds.observe(time.perf_counter() - started)
+
+        def unary(behavior, timed: bool = True):
+            async def call(request_or_iterator, context):
+                started, cancelled = (time.perf_counter() if timed else None), False
+                try:
+                    return await behavior(request_or_iterator, context)
+                except asyncio.CancelledError:
+                    cancelled = True
+                    raise
+                finally:
+                    finish(context, started, cancelled)
+            return call
+
+        def streaming(behavior):
+            if not inspect.isasyncgenfunction(behavior):  # e.g. reflection: writes with context.write()
+                return unary(behavior, timed=False)
+
+            async def call(request_or_iterator, context):
+                cancelled = False
+                try:
+                    async for response in behavior(request_or_iterator, context):
+                        yield response
+                except (asyncio.CancelledError, GeneratorExit):
+                    cancelled = True
+                    raise
+                finally:
+                    finish(context, None, cancelled)
+            return call
+
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **kwargs)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kwargs)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **kwargs)
+        return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **kwargs)

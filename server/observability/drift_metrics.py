@@ -1,0 +1,193 @@
+"""Per-monitor drift gauges for `/metrics`, read from each monitor's latest snapshot at scrape time.
+
+A custom collector instead of `Gauge(...).labels(...).set()` on every evaluation: nothing is
+written on the evaluation path, a deleted monitor's series disappear with its runtime (no stale
+label sets), and the label sets are exactly the schema's columns — never a free-form value.
+
+Cardinality is bounded per monitor: the per-feature families are the statistics in
+`feature_statistics` (PSI, JS, KS, W1 and the data-quality rates by default) plus any statistic a
+rule of the monitor reads, for at most `max_features` columns (the most drifted first, by PSI
+relative to its calibrated critical threshold); `driftd_feature_series_omitted{monitor}` says how
+many columns were left out. A snapshot's rows are built once and cached until the next snapshot,
+so a scrape only copies cached tuples.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from driftd.server.domain.monitor import CalibratedLevel, Monitor, parse_selector
+from driftd.server.observability.series import ALL_SERIES, THRESHOLD_SUFFIX
+from driftd.server.service.engine_adapter import metric_frame
+
+DEFAULT_FEATURE_STATISTICS = ("psi", "js", "ks", "w1", "nan_rate", "out_of_range_rate", "outlier_rate", "unseen_rate", "missing_rate")
+VERDICTS = ("ok", "warning", "critical", "insufficient_data")
+
+# (family name, help, label names) of the series that do not come from the metric frame
+_EXTRA = {
+    "driftd_snapshot_timestamp_seconds": ("unix time of the latest snapshot's evaluation", ("monitor",)),
+    "driftd_monitor_verdict": ("1 for the latest snapshot's verdict (state set)", ("monitor", "verdict")),
+    "driftd_feature_series_omitted": ("columns left out of the per-feature families by the metrics_max_features cap", ("monitor",)),
+    "driftd_prediction_baseline_positive_rate": ("the baseline's share of predictions above the positive threshold", ("monitor", "output")),
+    "driftd_model_labelled_rows": ("labelled rows joined in the window", ("monitor",)),
+    "driftd_label_delay_p50_seconds": ("median delay between a prediction and its label, in the window", ("monitor",)),
+    "driftd_label_delay_max_seconds": ("largest delay between a prediction and its label, in the window", ("monitor",)),
+    "driftd_alarms_firing": ("alarm instances firing now, by severity", ("monitor", "severity")),
+}
+
+Row = tuple[str, tuple[str, ...], float]   # (family, label values, value)
+
+
+@dataclass
+class _Cached:
+    snapshot_id: Any
+    rules_key: Any
+    rows: list[Row]
+
+
+def _label_names(family: str) -> tuple[str, ...]:
+    return _FAMILY_LABELS[family]
+
+
+def _build_family_labels() -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for s in ALL_SERIES.values():
+        names = ("monitor", *(k for k, _ in s.const_labels), *((s.label,) if s.label else ()))
+        out[s.name] = names
+        out[s.name + THRESHOLD_SUFFIX] = (*names, "level")
+    out.update({name: labels for name, (_, labels) in _EXTRA.items()})
+    return out
+
+
+_FAMILY_LABELS = _build_family_labels()
+_FAMILY_HELP = {**{s.name: s.help for s in ALL_SERIES.values()},
+                **{s.name + THRESHOLD_SUFFIX: f"calibrated threshold of {s.name} (baseline p95 = warning, p99 = critical)"
+                   for s in ALL_SERIES.values()},
+                **{name: help_ for name, (help_, _) in _EXTRA.items()}}
+
+
+def rule_metrics(monitor: Monitor) -> tuple[set[str], set[str]]:
+    """(metrics the monitor's rules read, those read with a calibrated threshold)."""
+    read, calibrated = set(), set()
+    for rule in monitor.spec.rules:
+        if rule.metric is None:
+            continue
+        metric, _ = parse_selector(rule.metric.selector)
+        read.add(metric)
+        if rule.metric.calibrated_threshold is not None:
+            calibrated.add(metric)
+        if rule.metric.max_p_value is not None:
+            read.add(f"{metric}_pvalue")
+    return read, calibrated
+
+
+def snapshot_rows(monitor: Monitor, snapshot: dict[str, Any], *, feature_statistics: Iterable[str], max_features: int) -> list[Row]:
+    """Every exported sample of one snapshot (built once per snapshot, on the scrape thread)."""
+    mid = monitor.monitor_id
+    frame = metric_frame(snapshot)
+    read, calibrated = rule_metrics(monitor)
+    wanted_feature = {f"feature_{s}" for s in feature_statistics} | {m for m in read if m.startswith("feature_")}
+    kept = _kept_features(frame, max_features)
+    rows: list[Row] = []
+    for (metric, labels), sample in frame.items():
+        series = ALL_SERIES.get(metric)
+        if series is None:
+            continue
+        if series.label == "feature" and (metric not in wanted_feature or labels[0][1] not in kept):
+            continue
+        label_values = (mid, *(v for _, v in series.const_labels), *(v for _, v in labels))
+        if not math.isnan(sample.value):
+            rows.append((series.name, label_values, sample.value * series.scale))
+        if metric in calibrated:
+            for level, value in ((CalibratedLevel.WARNING.value, sample.warning), (CalibratedLevel.CRITICAL.value, sample.critical)):
+                if value is not None and not math.isnan(value):
+                    rows.append((series.name + THRESHOLD_SUFFIX, (*label_values, level), value * series.scale))
+    n_features = len({lv[0][1] for (m, lv) in frame if m == "feature_psi"})
+    rows.append(("driftd_feature_series_omitted", (mid,), float(max(0, n_features - len(kept)))))
+    rows.append(("driftd_snapshot_timestamp_seconds", (mid,), float(snapshot.get("evaluate_time") or 0.0)))
+    verdict = snapshot.get("verdict") or "insufficient_data"
+    rows += [("driftd_monitor_verdict", (mid, v), 1.0 if v == verdict else 0.0) for v in VERDICTS]
+    for out in snapshot.get("score_outputs") or []:
+        if out.get("baseline_positive_rate") is not None:
+            rows.append(("driftd_prediction_baseline_positive_rate", (mid, out["output"]), float(out["baseline_positive_rate"])))
+    lq = snapshot.get("label_quality") or {}
+    if lq:
+        rows.append(("driftd_model_labelled_rows", (mid,), float(lq.get("labelled_count") or 0)))
+        for family, key in (("driftd_label_delay_p50_seconds", "label_delay_p50_s"), ("driftd_label_delay_max_seconds", "label_delay_max_s")):
+            if lq.get(key) is not None:
+                rows.append((family, (mid,), float(lq[key])))
+    return rows
+
+
+def _kept_features(frame, max_features: int) -> set[str]:
+    """The columns that get per-feature series: all of them, or the `max_features` most drifted."""
+    drift: dict[str, float] = {}
+    for (metric, labels), sample in frame.items():
+        if metric != "feature_psi":
+            continue
+        crit = sample.critical
+        value = sample.value if not math.isnan(sample.value) else -math.inf
+        drift[labels[0][1]] = value / crit if crit and math.isfinite(crit) and crit > 0 else value
+    if len(drift) <= max_features:
+        return set(drift)
+    return set(sorted(drift, key=lambda f: (-drift[f], f))[:max_features])
+
+
+class DriftCollector(Collector):
+    """Registered on the service registry; `sources()` returns (monitor, latest snapshot) pairs and
+    `firing()` ((monitor_id, severity) -> count) — both read without awaiting (scrapes run on the
+    metrics HTTP thread)."""
+
+    def __init__(self, sources: Callable[[], list[tuple[Monitor, dict[str, Any] | None]]],
+                 firing: Callable[[], dict[tuple[str, str], int]], *,
+                 feature_statistics: Iterable[str] = DEFAULT_FEATURE_STATISTICS, max_features: int = 500) -> None:
+        self._sources = sources
+        self._firing = firing
+        self._feature_statistics = tuple(feature_statistics)
+        self._max_features = max_features
+        self._cache: dict[str, _Cached] = {}
+        self._lock = threading.Lock()  # prometheus-client may scrape from several threads
+
+    def describe(self) -> list:
+        return []  # no collect() at registration time
+
+    def rows(self) -> list[Row]:
+        out: list[Row] = []
+        with self._lock:
+            live = set()
+            for monitor, snapshot in self._sources():
+                if snapshot is None:
+                    continue
+                live.add(monitor.monitor_id)
+                key = (snapshot.get("snapshot_id"), snapshot.get("evaluate_time"))
+                cached = self._cache.get(monitor.monitor_id)
+                if cached is None or cached.snapshot_id != key or cached.rules_key is not monitor.spec.rules:
+                    cached = _Cached(key, monitor.spec.rules, snapshot_rows(
+                        monitor, snapshot, feature_statistics=self._feature_statistics, max_features=self._max_features))
+                    self._cache[monitor.monitor_id] = cached
+                out += cached.rows
+            for gone in set(self._cache) - live:
+                del self._cache[gone]
+        for (mid, severity), count in sorted(self._firing().items()):
+            out.append(("driftd_alarms_firing", (mid, severity), float(count)))
+        return out
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        families: dict[str, GaugeMetricFamily] = {}
+        for name, labels, value in self.rows():
+            family = families.get(name)
+            if family is None:
+                family = families[name] = GaugeMetricFamily(name, _FAMILY_HELP[name], labels=_label_names(name))
+            family.add_metric(labels, value)
+        yield from families.values()
+
+
+def family_names() -> set[str]:
+    """Every family this collector can export (for dashboards and rule generation checks)."""
+    return set(_FAMILY_LABELS)
