@@ -150,10 +150,12 @@ def _register_subcommands() -> None:
     from driftd.server.check_cli import check
 
     from driftd.server.remote_cli import baseline_app, snapshot
+    from driftd.server.export_cli import export_app
 
     app.command("check", help="Batch drift check of a file against a reference file; non-zero exit on drift (CI gates).")(check)
     app.add_typer(baseline_app, name="baseline")
     app.command("snapshot")(snapshot)
+    app.add_typer(export_app, name="export")
 
 
 _register_subcommands()

@@ -1,0 +1,152 @@
+"""Generated Prometheus rules: `promtool check rules` accepts them and `promtool test rules` shows
+they fire exactly on the series they should (and not on the others), per rule kind."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import yaml
+
+from driftd.server.domain.monitor import (
+    AlarmRule,
+    CalibratedLevel,
+    CompositeCondition,
+    CompositeMode,
+    Direction,
+    MetricCondition,
+    Monitor,
+    MonitorSpec,
+    NumericFeature,
+    Schema,
+    Severity,
+    WindowSpec,
+    EmbeddingBlock,
+)
+from driftd.server.domain.alarms import default_rules
+from driftd.server.observability.prom_rules import alert_name, rules_document
+
+from .tools import promtool
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def monitor(rules, monitor_id="fraud") -> Monitor:
+    schema = Schema(numeric=(NumericFeature("age"), NumericFeature("amount")), embeddings=(EmbeddingBlock("text", 8),))
+    spec = MonitorSpec(schema=schema, window=WindowSpec(pane_seconds=60, pane_count=5), rules=tuple(rules))
+    return Monitor(monitor_id, spec, NOW, NOW, "e1")
+
+
+def metric_rule(rule_id, selector, *, fixed=None, level=None, direction=Direction.ABOVE, max_p=None, min_samples=0,
+                for_evaluations=0, keep=0.0, severity=Severity.P2, summary=""):
+    return AlarmRule(rule_id, MetricCondition(selector, direction, fixed_threshold=fixed, calibrated_threshold=level, max_p_value=max_p),
+                     min_samples=min_samples, for_evaluations=for_evaluations, keep_firing_for_seconds=keep, severity=severity,
+                     summary=summary)
+
+
+RULES = [
+    metric_rule("psi-fixed", "feature_psi", fixed=0.25, min_samples=500, for_evaluations=2,
+                summary="{feature} on {monitor}: PSI {value} > {threshold}"),
+    metric_rule("psi-calibrated", 'feature_psi{feature="age"}', level=CalibratedLevel.CRITICAL, severity=Severity.P3,
+                summary="{feature}: PSI {value} above {threshold}"),
+    metric_rule("mmd", 'embedding_mmd2{block="text"}', level=CalibratedLevel.CRITICAL, max_p=0.01),
+    metric_rule("accuracy-drop", "accuracy", fixed=0.8, direction=Direction.BELOW, keep=120.0,
+                summary="{monitor}: accuracy {value} below {threshold}"),
+    metric_rule("slow", "latency_p99_ms", fixed=250.0, summary="p99 {value}s above {threshold} ms"),
+    AlarmRule("both", composite=CompositeCondition(CompositeMode.ALL, ("psi-calibrated", "accuracy-drop")), severity=Severity.P1,
+              summary="{rule}: {value} of {threshold} conditions"),
+    AlarmRule("two-of-three", composite=CompositeCondition(CompositeMode.K_OF_N, ("psi-fixed", "mmd", "slow"), k=2),
+              summary="{rule}: {value} of {threshold} conditions"),
+]
+
+
+def write_rules(tmp_path, monitors) -> str:
+    path = tmp_path / "driftd.rules.yml"
+    path.write_text(yaml.safe_dump(rules_document(monitors), sort_keys=False))
+    return str(path)
+
+
+def test_alert_names_are_metric_names():
+    assert alert_name("feature-drift") == "DriftdFeatureDrift"
+    assert alert_name("embedding-drift-text_v2") == "DriftdEmbeddingDriftTextV2"
+
+
+def test_promtool_accepts_every_rule_kind_and_the_default_pack(tmp_path):
+    m = monitor(RULES)
+    defaults = monitor(default_rules(monitor([]).spec.schema), "defaults")
+    result = promtool("check", "rules", write_rules(tmp_path, [m, defaults]))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(RULES) + len(defaults.spec.rules)} rules found" in result.stdout
+
+
+def test_promtool_unit_tests_fire_exactly_where_they_should(tmp_path):
+    rules_file = write_rules(tmp_path, [monitor(RULES)])
+    m = 'monitor="fraud"'
+    series = [
+        # age drifts (0.4 > 0.25 and > its calibrated 0.1); amount stays low; 1000 rows in the window
+        (f'driftd_feature_psi{{{m},feature="age"}}', "0.4x20"),
+        (f'driftd_feature_psi{{{m},feature="amount"}}', "0.05x20"),
+        (f'driftd_feature_psi_threshold{{{m},feature="age",level="critical"}}', "0.1x20"),
+        (f'driftd_feature_psi_threshold{{{m},feature="amount",level="critical"}}', "0.1x20"),
+        (f"driftd_window_rows{{{m}}}", "1000x20"),
+        # MMD above its threshold but the p-value is not small: must not fire
+        (f'driftd_embedding_mmd2{{{m},block="text"}}', "0.3x20"),
+        (f'driftd_embedding_mmd2_threshold{{{m},block="text",level="critical"}}', "0.1x20"),
+        (f'driftd_embedding_pvalue{{{m},block="text"}}', "0.2x20"),
+        # accuracy drops below 0.8 for 3 minutes, then recovers; keep_firing_for 2m holds it
+        (f"driftd_model_accuracy{{{m}}}", "0.9 0.9 0.7 0.7 0.7 0.9x15"),
+        # p99 latency 0.3 s = 300 ms > 250 ms (rule threshold in ms, series in seconds)
+        (f"driftd_request_latency_p99_seconds{{{m}}}", "0.3x20"),
+    ]
+    labels = {"monitor": "fraud"}
+    tests = {
+        "rule_files": [rules_file],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": [{"series": s, "values": v} for s, v in series],
+            "alert_rule_test": [
+                # for: 2 evaluations x 60 s -> pending at 1m, firing from 2m; only age
+                {"eval_time": "1m", "alertname": "DriftdPsiFixed", "exp_alerts": []},
+                {"eval_time": "3m", "alertname": "DriftdPsiFixed", "exp_alerts": [{
+                    "exp_labels": {**labels, "feature": "age", "severity": "P2", "rule": "psi-fixed"},
+                    "exp_annotations": {"summary": "age on fraud: PSI 400m > 0.25",
+                                        "description": _default_runbook("fraud")}}]},
+                {"eval_time": "3m", "alertname": "DriftdPsiCalibrated", "exp_alerts": [{
+                    "exp_labels": {**labels, "feature": "age", "severity": "P3", "rule": "psi-calibrated"},
+                    "exp_annotations": {"summary": "age: PSI 400m above 100m", "description": _default_runbook("fraud")}}]},
+                {"eval_time": "5m", "alertname": "DriftdMmd", "exp_alerts": []},
+                {"eval_time": "1m", "alertname": "DriftdAccuracyDrop", "exp_alerts": []},
+                {"eval_time": "3m", "alertname": "DriftdAccuracyDrop", "exp_alerts": [{
+                    "exp_labels": {**labels, "severity": "P2", "rule": "accuracy-drop"}, "exp_annotations": ann("fraud: accuracy 700m below 0.8")}]},
+                # recovered at 5m, still firing through keep_firing_for (2m), gone after
+                {"eval_time": "6m", "alertname": "DriftdAccuracyDrop", "exp_alerts": [{
+                    "exp_labels": {**labels, "severity": "P2", "rule": "accuracy-drop"}, "exp_annotations": ann("fraud: accuracy 700m below 0.8")}]},
+                {"eval_time": "8m", "alertname": "DriftdAccuracyDrop", "exp_alerts": []},
+                {"eval_time": "3m", "alertname": "DriftdSlow", "exp_alerts": [{
+                    "exp_labels": {**labels, "severity": "P2", "rule": "slow"}, "exp_annotations": ann("p99 300ms above 250 ms")}]},
+                # composite all: calibrated PSI and accuracy both hold only while accuracy is low
+                {"eval_time": "1m", "alertname": "DriftdBoth", "exp_alerts": []},
+                {"eval_time": "3m", "alertname": "DriftdBoth", "exp_alerts": [{
+                    "exp_labels": {**labels, "severity": "P1", "rule": "both"}, "exp_annotations": ann("both: 2 of 2 conditions")}]},
+                {"eval_time": "10m", "alertname": "DriftdBoth", "exp_alerts": []},
+                # 2 of (psi-fixed, mmd, slow): psi-fixed and slow hold, mmd is gated by its p-value
+                {"eval_time": "3m", "alertname": "DriftdTwoOfThree", "exp_alerts": [{
+                    "exp_labels": {**labels, "severity": "P3", "rule": "two-of-three"}, "exp_annotations": ann("two-of-three: 2 of 2 conditions")}]},
+            ],
+        }],
+    }
+    test_file = tmp_path / "driftd.rules.test.yml"
+    test_file.write_text(yaml.safe_dump(tests, sort_keys=False))
+    result = promtool("test", "rules", str(test_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def _default_runbook(monitor_id: str) -> str:
+    from driftd.server.domain.alarms import default_runbook
+
+    return default_runbook(AlarmRule("x")).format(monitor=monitor_id)
+
+
+def ann(summary: str) -> dict:
+    return {"summary": summary, "description": _default_runbook("fraud")}
