@@ -1,0 +1,17 @@
+export { Client, MonitorHandle, defaultProducerId, monitorName, duration } from "./client";
+export type { ClientOptions, CreateMonitorOptions, BaselineData, CreateBaselineOptions } from "./client";
+export { DriftdError, Code } from "./errors";
+export type { FieldViolation } from "./errors";
+export { AlarmSubscription, SEVERITIES } from "./alarms";
+export type { SubscribeOptions } from "./alarms";
+export type { SenderStats } from "./sender";
+export type { LogInput, Features, Scores, EmbeddingInput, Column } from "./rows";
+export { tensor, fromTensor, int64Tensor } from "./wire";
+export * as v1 from "./pb";
+export { AlarmState, AlarmEventKind } from "./gen/driftd/v1/alarm";
+export type { AlarmEvent, Alarm } from "./gen/driftd/v1/alarm";
+export { Severity, Direction, CalibratedLevel, CompositeMode, ScoreKind, Statistic } from "./gen/driftd/v1/monitor";
+export type { Monitor, AlarmRule } from "./gen/driftd/v1/monitor";
+export { Verdict } from "./gen/driftd/v1/snapshot";
+export type { Snapshot, StatisticValue } from "./gen/driftd/v1/snapshot";
+export type { Baseline } from "./gen/driftd/v1/baseline";
