@@ -27,6 +27,7 @@ from driftd.server.observability.series import ALL_SERIES, THRESHOLD_SUFFIX
 from driftd.server.service.engine_adapter import metric_frame
 
 DEFAULT_FEATURE_STATISTICS = ("psi", "js", "ks", "w1", "nan_rate", "out_of_range_rate", "outlier_rate", "unseen_rate", "missing_rate")
+SEVERITIES = ("P1", "P2", "P3")
 VERDICTS = ("ok", "warning", "critical", "insufficient_data")
 
 # (family name, help, label names) of the series that do not come from the metric frame
@@ -174,8 +175,11 @@ class DriftCollector(Collector):
                 out += cached.rows
             for gone in set(self._cache) - live:
                 del self._cache[gone]
-        for (mid, severity), count in sorted(self._firing().items()):
-            out.append(("driftd_alarms_firing", (mid, severity), float(count)))
+        # zeros for every live monitor: an absent series would make "firing == 0" look like no data
+        firing = self._firing()
+        for mid in sorted(live | {m for m, _ in firing}):
+            for severity in SEVERITIES:
+                out.append(("driftd_alarms_firing", (mid, severity), float(firing.get((mid, severity), 0))))
         return out
 
     def collect(self) -> Iterator[GaugeMetricFamily]:

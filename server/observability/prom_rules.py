@@ -9,7 +9,6 @@ driftd exports (`series.py` maps each alarm metric to its Prometheus name):
 * composite rule -> ``(cond_1 present) + (cond_2 present) + ... >= k`` (all: k = n, any: k = 1),
   each term ``clamp_max(count(cond_i), 1) or vector(0)``;
 * ``for_evaluations`` -> ``for: for_evaluations x evaluation interval``, ``keep_firing_for`` as is;
-  the group's ``interval`` is the monitor's evaluation interval;
 * labels ``severity`` (P1/P2/P3), ``rule``, ``monitor`` plus the rule's own; annotations
   ``summary`` / ``description`` (runbook) with driftd's ``{placeholders}`` turned into Prometheus
   templates.
@@ -142,7 +141,9 @@ def monitor_rule_group(monitor: Monitor) -> dict[str, Any]:
         entry["labels"] = labels
         entry["annotations"] = annotations
         out.append(entry)
-    return {"name": f"driftd.{mid}", "interval": _duration(interval), "rules": out}
+    # No group `interval`: the gauges are step functions, and a group evaluated once per monitor
+    # interval could start up to one interval late. Prometheus's global evaluation_interval is fine.
+    return {"name": f"driftd.{mid}", "rules": out}
 
 
 def rules_document(monitors: Iterable[Monitor]) -> dict[str, Any]:
