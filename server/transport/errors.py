@@ -15,6 +15,7 @@ import uuid
 from typing import Any, Callable
 
 import grpc
+import structlog
 from grpc._cython import cygrpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -83,11 +84,25 @@ async def abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
     ended) has no one to tell: return quietly instead of raising from inside grpc."""
     if context.cancelled() or context.done():
         return
-    status = rpc_status.to_status(to_rpc_status(exc))
+    rpc = to_rpc_status(exc)
+    if isinstance(exc, e.DriftdError):  # internal errors were logged with their traceback above
+        level = log.warning if isinstance(exc, (e.Unavailable, e.ResourceExhausted)) else log.info
+        level("rpc_failed", code=status_code_of(exc).name,
+              reason=exc.reason, message=exc.message)
+    status = rpc_status.to_status(rpc)
     try:
         await context.abort(status.code, status.details, trailing_metadata=status.trailing_metadata)
     except _CALL_ALREADY_OVER:
         return  # the peer went away between the check and the send
+
+
+def _monitor_of(request) -> dict[str, str]:
+    """`monitor=<id>` for the log context, from whichever field of the request names it."""
+    for field in ("monitor", "name", "parent"):
+        value = getattr(request, field, None)
+        if isinstance(value, str) and value.startswith("monitors/"):
+            return {"monitor": value.split("/")[1]}
+    return {}
 
 
 def grpc_errors(method: Callable) -> Callable:
@@ -95,29 +110,31 @@ def grpc_errors(method: Callable) -> Callable:
     if inspect.isasyncgenfunction(method):
         @functools.wraps(method)
         async def stream_wrapper(self, request, context):
-            try:
-                async for item in method(self, request, context):
-                    yield item
-            except (grpc.aio.AbortError, GeneratorExit):
-                raise
-            except _CALL_ALREADY_OVER:
-                return  # sending failed because the call is over: nothing left to report
-            except BaseException as exc:  # noqa: BLE001 - mapped to a status, never leaked
-                if _is_cancellation(exc):
+            with structlog.contextvars.bound_contextvars(**_monitor_of(request)):
+                try:
+                    async for item in method(self, request, context):
+                        yield item
+                except (grpc.aio.AbortError, GeneratorExit):
                     raise
-                await abort(context, exc)
+                except _CALL_ALREADY_OVER:
+                    return  # sending failed because the call is over: nothing left to report
+                except BaseException as exc:  # noqa: BLE001 - mapped to a status, never leaked
+                    if _is_cancellation(exc):
+                        raise
+                    await abort(context, exc)
         return stream_wrapper
 
     @functools.wraps(method)
     async def unary_wrapper(self, request, context):
-        try:
-            return await method(self, request, context)
-        except grpc.aio.AbortError:
-            raise
-        except BaseException as exc:  # noqa: BLE001
-            if _is_cancellation(exc):
+        with structlog.contextvars.bound_contextvars(**_monitor_of(request)):
+            try:
+                return await method(self, request, context)
+            except grpc.aio.AbortError:
                 raise
-            await abort(context, exc)
+            except BaseException as exc:  # noqa: BLE001
+                if _is_cancellation(exc):
+                    raise
+                await abort(context, exc)
     return unary_wrapper
 
 

@@ -9,6 +9,7 @@ import time
 from typing import Awaitable, Callable
 
 import grpc
+import structlog
 
 from driftd.server.domain.errors import DriftdError, Unauthenticated, Unavailable
 from driftd.server.logs import get_logger
@@ -84,7 +85,8 @@ def _code_name(context) -> str:
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):
     """Counts every finished RPC by method and status code, and times unary ones. Streams are
-    counted when they end (their duration is their lifetime, not a latency)."""
+    counted when they end (their duration is their lifetime, not a latency). Binds `method` and
+    `peer` into the structlog context, so every log line an RPC causes says who and what."""
 
     def __init__(self, metrics) -> None:
         self._metrics = metrics
@@ -107,7 +109,8 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             async def call(request_or_iterator, context):
                 started, cancelled = (time.perf_counter() if timed else None), False
                 try:
-                    return await behavior(request_or_iterator, context)
+                    with structlog.contextvars.bound_contextvars(method=method, peer=context.peer()):
+                        return await behavior(request_or_iterator, context)
                 except asyncio.CancelledError:
                     cancelled = True
                     raise
@@ -122,8 +125,9 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             async def call(request_or_iterator, context):
                 cancelled = False
                 try:
-                    async for response in behavior(request_or_iterator, context):
-                        yield response
+                    with structlog.contextvars.bound_contextvars(method=method, peer=context.peer()):
+                        async for response in behavior(request_or_iterator, context):
+                            yield response
                 except (asyncio.CancelledError, GeneratorExit):
                     cancelled = True
                     raise
