@@ -138,9 +138,10 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
 
     runtimes = Runtimes(store, executor, snapshot_retention=settings.snapshot_retention, on_snapshot=on_snapshot,
                         on_applied=on_applied, on_evaluated=on_evaluated)
-    metrics.registry.register(DriftCollector(
+    drift_metrics = DriftCollector(
         lambda: [(r.monitor, r.latest_snapshot) for r in runtimes.all()], alarm_manager.firing_counts,
-        feature_statistics=settings.metrics_feature_statistics, max_features=settings.metrics_max_features))
+        feature_statistics=settings.metrics_feature_statistics, max_features=settings.metrics_max_features)
+    metrics.extra_exposition.append(drift_metrics.exposition)
 
     async def monitor_deleted(monitor_id: str) -> None:
         await runtimes.invalidate(monitor_id)

@@ -3,7 +3,20 @@ metrics every layer may update; the per-monitor drift gauges join them with the 
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, disable_created_metrics, start_http_server
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+    generate_latest,
+)
 
 # `_created` series double every counter's cardinality and no dashboard or rule here reads them.
 disable_created_metrics()
@@ -16,6 +29,8 @@ _SLOW_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 
 class ServiceMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        # Text appended to every scrape (the drift families, rendered once per snapshot).
+        self.extra_exposition: list[Callable[[], bytes]] = []
         self.build_info = Info("driftd_build", "driftd version and protocol", registry=self.registry)
         self.monitors = Gauge("driftd_monitors", "Monitors defined in the store", registry=self.registry)
         self.draining = Gauge("driftd_draining", "1 while the server drains before shutdown", registry=self.registry)
@@ -41,7 +56,30 @@ class ServiceMetrics:
         self.alertmanager_alerts = Counter("driftd_alertmanager_alerts_total", "Alerts posted to Alertmanager, by outcome "
                                            "(sent, retried, failed, dropped)", ["outcome"], registry=self.registry)
 
+    def exposition(self) -> bytes:
+        """The whole /metrics body: the registry's families, then the pre-rendered extra text."""
+        return generate_latest(self.registry) + b"".join(extra() for extra in self.extra_exposition)
+
     def serve(self, host: str, port: int):
-        """Start the /metrics HTTP server; returns (http_server, bound_port)."""
-        httpd, _thread = start_http_server(port, addr=host, registry=self.registry)
+        """Start the /metrics HTTP server (a daemon thread); returns (http_server, bound_port)."""
+        metrics = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                if self.path.split("?")[0] not in ("/metrics", "/"):
+                    self.send_error(404, "only /metrics is served here")
+                    return
+                body = metrics.exposition()
+                self.send_response(200)
+                self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args) -> None:  # scrapes are not worth a log line each
+                pass
+
+        httpd = ThreadingHTTPServer((host, port), Handler)
+        httpd.daemon_threads = True
+        threading.Thread(target=httpd.serve_forever, name="driftd-metrics", daemon=True).start()
         return httpd, httpd.server_address[1]

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from driftd.server.domain.monitor import CalibratedLevel, Monitor, parse_selector
 from driftd.server.observability.series import ALL_SERIES, THRESHOLD_SUFFIX
@@ -47,9 +48,24 @@ Row = tuple[str, tuple[str, ...], float]   # (family, label values, value)
 
 @dataclass
 class _Cached:
+    monitor_id: str
     snapshot_id: Any
     rules_key: Any
     rows: list[Row]
+    text: dict[str, str]  # family -> its exposition lines for this monitor, rendered once per snapshot
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def render(rows: Iterable[Row]) -> dict[str, str]:
+    """Rows -> text exposition (format 0.0.4) lines, grouped by family."""
+    lines: dict[str, list[str]] = {}
+    for name, labels, value in rows:
+        pairs = ",".join(f'{k}="{_escape(v)}"' for k, v in zip(_FAMILY_LABELS[name], labels))
+        lines.setdefault(name, []).append(f"{name}{{{pairs}}} {floatToGoString(value)}\n")
+    return {name: "".join(chunk) for name, chunk in lines.items()}
 
 
 def _label_names(family: str) -> tuple[str, ...]:
@@ -158,8 +174,9 @@ class DriftCollector(Collector):
     def describe(self) -> list:
         return []  # no collect() at registration time
 
-    def rows(self) -> list[Row]:
-        out: list[Row] = []
+    def _current(self) -> list[_Cached]:
+        """The cache entry of every monitor with a snapshot, rebuilt where the snapshot changed."""
+        out: list[_Cached] = []
         with self._lock:
             live = set()
             for monitor, snapshot in self._sources():
@@ -169,18 +186,41 @@ class DriftCollector(Collector):
                 key = (snapshot.get("snapshot_id"), snapshot.get("evaluate_time"))
                 cached = self._cache.get(monitor.monitor_id)
                 if cached is None or cached.snapshot_id != key or cached.rules_key is not monitor.spec.rules:
-                    cached = _Cached(key, monitor.spec.rules, snapshot_rows(
-                        monitor, snapshot, feature_statistics=self._feature_statistics, max_features=self._max_features))
+                    rows = snapshot_rows(monitor, snapshot, feature_statistics=self._feature_statistics, max_features=self._max_features)
+                    cached = _Cached(monitor.monitor_id, key, monitor.spec.rules, rows, render(rows))
                     self._cache[monitor.monitor_id] = cached
-                out += cached.rows
+                out.append(cached)
             for gone in set(self._cache) - live:
                 del self._cache[gone]
+        return out
+
+    def _firing_rows(self, live: Iterable[str]) -> list[Row]:
         # zeros for every live monitor: an absent series would make "firing == 0" look like no data
         firing = self._firing()
-        for mid in sorted(live | {m for m, _ in firing}):
-            for severity in SEVERITIES:
-                out.append(("driftd_alarms_firing", (mid, severity), float(firing.get((mid, severity), 0))))
-        return out
+        return [("driftd_alarms_firing", (mid, severity), float(firing.get((mid, severity), 0)))
+                for mid in sorted(set(live) | {m for m, _ in firing}) for severity in SEVERITIES]
+
+    def rows(self) -> list[Row]:
+        current = self._current()
+        out: list[Row] = [row for cached in current for row in cached.rows]
+        return out + self._firing_rows(cached.monitor_id for cached in current)
+
+    def exposition(self) -> bytes:
+        """Every drift family in the text format, from per-monitor text rendered once per snapshot:
+        a scrape only concatenates strings (prometheus-client's generate_latest formats each sample
+        on every scrape, ~6 us each, 0.4 s for 50 monitors x 100 features)."""
+        current = self._current()
+        chunks: dict[str, list[str]] = {}
+        for cached in current:
+            for name, text in cached.text.items():
+                chunks.setdefault(name, []).append(text)
+        for name, text in render(self._firing_rows(cached.monitor_id for cached in current)).items():
+            chunks.setdefault(name, []).append(text)
+        out: list[str] = []
+        for name in sorted(chunks):
+            out.append(f"# HELP {name} {_FAMILY_HELP[name]}\n# TYPE {name} gauge\n")
+            out += chunks[name]
+        return "".join(out).encode()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         families: dict[str, GaugeMetricFamily] = {}
