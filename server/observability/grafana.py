@@ -93,10 +93,10 @@ def dashboard(title: str = "driftd", uid: str = "driftd-overview") -> dict[str, 
         panels.append({"id": pid, "type": "row", "title": row_title, "collapsed": False,
                        "gridPos": {"h": 1, "w": 24, "x": 0, "y": y}, "panels": []})
         pid, y, x = pid + 1, y + 1, 0
-        for title, kind, targets, unit, width in row_panels:
+        for panel_title, kind, targets, unit, width in row_panels:
             if x + width > 24:
                 x, y = 0, y + 8
-            panels.append(_panel(pid, title, kind, targets, unit, width, x, y))
+            panels.append(_panel(pid, panel_title, kind, targets, unit, width, x, y))
             pid, x = pid + 1, x + width
         y += 8
     return {

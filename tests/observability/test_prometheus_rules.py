@@ -150,3 +150,43 @@ def _default_runbook(monitor_id: str) -> str:
 
 def ann(summary: str) -> dict:
     return {"summary": summary, "description": _default_runbook("fraud")}
+
+
+async def test_export_cli_from_data_dir_and_server_agree_and_bad_input_is_one_line(tmp_path):
+    import asyncio
+    import json
+
+    from typer.testing import CliRunner
+
+    from driftd.client import Client
+    from driftd.server.cli import app
+    from support import start_served, stop_served
+
+    served = await start_served(tmp_path / "data")
+    try:
+        def create():
+            with Client(f"127.0.0.1:{served.port}") as client:
+                client.create_monitor("fraud", numeric=["age", "amount"], scores=["p"])
+                client.create_monitor("other", numeric=["x"])
+        await asyncio.to_thread(create)
+        runner = CliRunner()
+        remote = await asyncio.to_thread(runner.invoke, app, ["export", "prometheus-rules", "--target", f"127.0.0.1:{served.port}",
+                                                              "-m", "fraud"])
+        local = await asyncio.to_thread(runner.invoke, app, ["export", "prometheus-rules", "--data-dir", str(tmp_path / "data"),
+                                                             "-m", "fraud"])
+        unknown = await asyncio.to_thread(runner.invoke, app, ["export", "prometheus-rules", "--target", f"127.0.0.1:{served.port}",
+                                                               "-m", "nope"])
+        every = await asyncio.to_thread(runner.invoke, app, ["export", "prometheus-rules", "--target", f"127.0.0.1:{served.port}"])
+    finally:
+        await stop_served(served)
+    assert remote.exit_code == 0 and local.exit_code == 0, remote.output + local.output
+    assert remote.stdout == local.stdout
+    doc = yaml.safe_load(remote.stdout)
+    assert [g["name"] for g in doc["groups"]] == ["driftd.fraud"]
+    assert {r["alert"] for r in doc["groups"][0]["rules"]} >= {"DriftdFeatureDrift", "DriftdPredictionDrift", "DriftdErrorRate"}
+    assert [g["name"] for g in yaml.safe_load(every.stdout)["groups"]] == ["driftd.fraud", "driftd.other"]
+    assert unknown.exit_code == 1 and "unknown monitor 'nope'" in unknown.output
+    missing = CliRunner().invoke(app, ["export", "prometheus-rules", "--data-dir", str(tmp_path / "no-such-dir")])
+    assert missing.exit_code == 2 and "no driftd store" in missing.output
+    dash = CliRunner().invoke(app, ["export", "grafana-dashboard", "--title", "ML fleet"])
+    assert dash.exit_code == 0 and json.loads(dash.stdout)["title"] == "ML fleet"
