@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from driftd.server.config import Settings
 from driftd.server.logs import get_logger
 from driftd.server.metrics import ServiceMetrics
+from driftd.server.observability.alertmanager import AlertmanagerForwarder
 from driftd.server.observability.drift_metrics import DriftCollector
 from driftd.server.service import engine_adapter
 from driftd.server.service.alarm_hub import AlarmHub
@@ -61,12 +62,15 @@ class DriftdServer:
     alarm_manager: AlarmManager
     executor: ThreadPoolExecutor
     metrics_port: int | None = None
+    alertmanager: AlertmanagerForwarder | None = None
     _metrics_httpd: object | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
         await self.grpc_server.start()
         await self.lifecycle.set_serving(DRIFTD_SERVICES)
+        if self.alertmanager is not None:
+            self.alertmanager.start()
         if self.settings.metrics_port >= 0:
             self._metrics_httpd, self.metrics_port = self.metrics.serve(self.settings.host, self.settings.metrics_port)
         log.info("serving", grpc_port=self.port, metrics_port=self.metrics_port, data_dir=str(self.settings.data_dir))
@@ -83,6 +87,8 @@ class DriftdServer:
         await self.lifecycle.drain()
         await self.grpc_server.stop(grace)
         await self.runtimes.close_all()
+        if self.alertmanager is not None:
+            await self.alertmanager.stop()
         if self._metrics_httpd is not None:
             self._metrics_httpd.shutdown()
             self._metrics_httpd.server_close()
@@ -143,8 +149,16 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
         feature_statistics=settings.metrics_feature_statistics, max_features=settings.metrics_max_features)
     metrics.extra_exposition.append(drift_metrics.exposition)
 
+    alertmanager = None
+    if settings.alertmanager_url:
+        alertmanager = AlertmanagerForwarder(settings.alertmanager_url, alarm_hub, alarm_manager, store=store,
+                                             resend_interval_s=settings.alertmanager_resend_s,
+                                             on_result=lambda outcome, n: metrics.alertmanager_alerts.labels(outcome).inc(n))
+
     async def monitor_deleted(monitor_id: str) -> None:
         await runtimes.invalidate(monitor_id)
+        if alertmanager is not None:  # resolve its open alerts before the engine state goes
+            alertmanager.monitor_deleted(monitor_id)
         alarm_manager.forget(monitor_id)
         for family in (metrics.rows_applied, metrics.queue_depth, metrics.evaluation_seconds):
             try:
@@ -172,4 +186,5 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
     port = server.add_secure_port(address, creds) if creds else server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"could not bind gRPC address {address}")
-    return DriftdServer(settings, server, port, store, lifecycle, metrics, runtimes, alarm_hub, alarm_manager, executor), port
+    return DriftdServer(settings, server, port, store, lifecycle, metrics, runtimes, alarm_hub, alarm_manager, executor,
+                        alertmanager=alertmanager), port

@@ -30,6 +30,8 @@ def serve(
     grace_period: Optional[float] = typer.Option(None, "--grace-period", help="Seconds in-flight calls get on shutdown [10]."),
     log_level: Optional[str] = typer.Option(None, "--log-level", help="debug, info, warning or error [info]."),
     log_format: Optional[str] = typer.Option(None, "--log-format", help="json or console [json]."),
+    alertmanager_url: Optional[str] = typer.Option(None, "--alertmanager-url",
+                                                   help="Forward alarms to this Alertmanager (API v2), e.g. http://127.0.0.1:9093."),
 ) -> None:
     """Serve the gRPC API (health, reflection, all driftd.v1 services) until SIGTERM / SIGINT."""
     from pydantic import ValidationError
@@ -38,7 +40,8 @@ def serve(
 
     try:
         settings = load_settings(config, data_dir=data_dir, host=host, grpc_port=port, metrics_port=metrics_port,
-                                 grace_period_s=grace_period, log_level=log_level, log_format=log_format)
+                                 grace_period_s=grace_period, log_level=log_level, log_format=log_format,
+                                 alertmanager_url=alertmanager_url)
     except (ValidationError, FileNotFoundError, ValueError) as exc:
         typer.echo(f"driftd serve: invalid configuration: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -412,3 +412,20 @@ async def test_monitor_deleted_resolves_at_once(alarms, stub):
         assert all(a["startsAt"] == first["startsAt"] for a, first in zip(resolved, stub.alerts()[:2]))
     finally:
         await fwd.stop()
+
+
+# -- wiring: the setting alone turns forwarding on -----------------------------------------------
+
+
+async def test_alertmanager_url_setting_forwards_and_counts_on_metrics(alertmanager, tmp_path):
+    s = await start_served(tmp_path / "wired", alertmanager_url=alertmanager + "/", alertmanager_resend_s=0.5, metrics_port=0)
+    try:
+        assert s.server.alertmanager is not None and s.server.alertmanager.url == alertmanager
+        monitor = await make_monitor(s, "wired")
+        await evaluate(s.server.alarm_manager, monitor, age=0.9, amount=0.1)
+        alerts = await eventually(lambda: [a for a in am_alerts(alertmanager) if a["labels"].get("monitor") == "wired"])
+        assert {(a["labels"]["alertname"], a["labels"]["feature"], a["labels"]["severity"]) for a in alerts} == {("psi", "age", "P2")}
+        scrape = lambda: urllib.request.urlopen(f"http://127.0.0.1:{s.server.metrics_port}/metrics", timeout=5).read().decode()  # noqa: E731
+        assert await eventually(lambda: 'driftd_alertmanager_alerts_total{outcome="sent"}' in scrape())
+    finally:
+        await stop_served(s)
