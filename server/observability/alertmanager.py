@@ -139,7 +139,7 @@ class AlertmanagerForwarder:
         self._hub = hub
         self._manager = alarm_manager
         # the persisted instance states heal a restart before the engines are loaded again
-        self._store = store if store is not None else getattr(alarm_manager, "_store", None)
+        self._store = store if store is not None else alarm_manager.store
         self.resend_interval_s = resend_interval_s
         self.timeout_s = timeout_s
         self.max_retries = max_retries
@@ -265,7 +265,7 @@ class AlertmanagerForwarder:
             self._enqueue(alert, when)
 
     def _engines(self) -> dict:
-        return dict(getattr(self._manager, "_engines", {}))
+        return self._manager.loaded_engines()
 
     def _rule_labels(self, monitor_id: str, aid: str) -> dict[str, str]:
         engine = self._engines().get(monitor_id)

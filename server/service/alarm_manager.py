@@ -110,6 +110,14 @@ class AlarmManager:
     def forget(self, monitor_id: str) -> None:
         self._engines.pop(monitor_id, None)
 
+    @property
+    def store(self) -> SqliteStore:
+        return self._store
+
+    def loaded_engines(self) -> dict[str, AlarmEngine]:
+        """A copy of the monitor -> engine map (engines load on a monitor's first snapshot)."""
+        return dict(self._engines)
+
     def firing_counts(self) -> dict[tuple[str, str], int]:
         """(monitor_id, severity) -> instances firing now. Safe from another thread (a scrape):
         it only copies the engines' dicts."""
