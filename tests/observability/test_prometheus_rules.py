@@ -190,3 +190,20 @@ async def test_export_cli_from_data_dir_and_server_agree_and_bad_input_is_one_li
     assert missing.exit_code == 2 and "no driftd store" in missing.output
     dash = CliRunner().invoke(app, ["export", "grafana-dashboard", "--title", "ML fleet"])
     assert dash.exit_code == 0 and json.loads(dash.stdout)["title"] == "ML fleet"
+
+
+def test_every_alarm_metric_maps_to_an_exported_series_and_valid_promql(tmp_path):
+    from driftd.server.domain.monitor import SELECTOR_METRICS
+    from driftd.server.observability.drift_metrics import family_names
+    from driftd.server.observability.series import ALL_SERIES
+
+    rules = []
+    for i, (metric, label) in enumerate(sorted(SELECTOR_METRICS.items())):
+        assert ALL_SERIES[metric].name in family_names(), metric
+        selector = f'{metric}{{{label}="x"}}' if label else metric
+        rules.append(metric_rule(f"r{i}-fixed", selector, fixed=1.0, min_samples=10, for_evaluations=1))
+        rules.append(metric_rule(f"r{i}-calibrated", selector, level=CalibratedLevel.WARNING, direction=Direction.BELOW,
+                                 max_p=0.05 if f"{metric}_pvalue" in SELECTOR_METRICS else None))
+    result = promtool("check", "rules", write_rules(tmp_path, [monitor(rules)]))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout
