@@ -10,8 +10,8 @@ driftd exports (`series.py` maps each alarm metric to its Prometheus name):
   each term ``clamp_max(count(cond_i), 1) or vector(0)``;
 * ``for_evaluations`` -> ``for: for_evaluations x evaluation interval``, ``keep_firing_for`` as is;
 * labels ``severity`` (P1/P2/P3), ``rule``, ``monitor`` plus the rule's own; annotations
-  ``summary`` / ``description`` (runbook) with driftd's ``{placeholders}`` turned into Prometheus
-  templates.
+  ``summary`` and ``runbook`` with driftd's ``{placeholders}`` turned into Prometheus templates, and
+  ``description`` saying in words what the rule checks.
 
 Differences, stated rather than hidden: Prometheus has no cooldown (driftd's ``cooldown`` is
 dropped; Alertmanager's ``repeat_interval`` is the nearest thing), and ``min_samples`` checks the
@@ -119,6 +119,29 @@ def _threshold_template(rule: AlarmRule, monitor_id: str) -> str:
     return '{{ with printf "' + fmt + '" ' + args + ' | query }}{{ . | first | value | humanize }}{{ end }}'
 
 
+def describe(rule: AlarmRule, monitor_id: str, interval: float) -> str:
+    """What the rule checks, in words (the `description` annotation)."""
+    if rule.composite is not None:
+        what = (f"{_required(rule)} of the conditions of {', '.join(rule.composite.rule_ids)} hold "
+                f"({rule.composite.mode.value.replace('_', '-')})")
+    else:
+        cond = rule.metric
+        bound = (f"the baseline's calibrated {cond.calibrated_threshold.value} threshold" if cond.calibrated_threshold is not None
+                 else _number(cond.fixed_threshold))
+        what = f"{cond.selector} is {cond.direction.value} {bound}"
+        if cond.max_p_value is not None:
+            what += f" with p-value <= {_number(cond.max_p_value)}"
+    extra = []
+    if rule.min_samples > 0:
+        extra.append(f"at least {rule.min_samples} rows in the window")
+    if rule.for_evaluations > 0:
+        extra.append(f"for {rule.for_evaluations} evaluations ({_duration(rule.for_evaluations * interval)})")
+    if rule.keep_firing_for_seconds > 0:
+        extra.append(f"keeps firing {_duration(rule.keep_firing_for_seconds)} after it clears")
+    tail = "; ".join(extra)
+    return f"driftd monitor {monitor_id}, rule {rule.rule_id}: {what}" + (f"; {tail}" if tail else "") + "."
+
+
 def monitor_rule_group(monitor: Monitor) -> dict[str, Any]:
     """One Prometheus rule group with every rule of the monitor."""
     from driftd.server.domain.alarms import default_runbook, default_summary
@@ -129,10 +152,11 @@ def monitor_rule_group(monitor: Monitor) -> dict[str, Any]:
     out = []
     for rule in spec.rules:
         labels = {"severity": rule.severity.value, "rule": rule.rule_id, "monitor": mid, **dict(rule.labels)}
-        annotations = {"summary": _template(rule.summary or default_summary(rule), rule, mid)}
+        annotations = {"summary": _template(rule.summary or default_summary(rule), rule, mid),
+                       "description": describe(rule, mid, interval)}
         runbook = _template(rule.runbook or default_runbook(rule), rule, mid)
         if runbook:
-            annotations["description"] = runbook
+            annotations["runbook"] = runbook
         entry: dict[str, Any] = {"alert": alert_name(rule.rule_id), "expr": condition(rule, mid, by_id)}
         if rule.for_evaluations > 0:
             entry["for"] = _duration(rule.for_evaluations * interval)

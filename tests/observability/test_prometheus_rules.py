@@ -109,29 +109,30 @@ def test_promtool_unit_tests_fire_exactly_where_they_should(tmp_path):
                 {"eval_time": "1m", "alertname": "DriftdPsiFixed", "exp_alerts": []},
                 {"eval_time": "3m", "alertname": "DriftdPsiFixed", "exp_alerts": [{
                     "exp_labels": {**labels, "feature": "age", "severity": "P2", "rule": "psi-fixed"},
-                    "exp_annotations": {"summary": "age on fraud: PSI 400m > 0.25",
-                                        "description": _default_runbook("fraud")}}]},
+                    "exp_annotations": {"summary": "age on fraud: PSI 400m > 0.25", "runbook": _default_runbook("fraud"),
+                                        "description": "driftd monitor fraud, rule psi-fixed: feature_psi is above 0.25; "
+                                                       "at least 500 rows in the window; for 2 evaluations (120s)."}}]},
                 {"eval_time": "3m", "alertname": "DriftdPsiCalibrated", "exp_alerts": [{
                     "exp_labels": {**labels, "feature": "age", "severity": "P3", "rule": "psi-calibrated"},
-                    "exp_annotations": {"summary": "age: PSI 400m above 100m", "description": _default_runbook("fraud")}}]},
+                    "exp_annotations": ann("age: PSI 400m above 100m", "psi-calibrated")}]},
                 {"eval_time": "5m", "alertname": "DriftdMmd", "exp_alerts": []},
                 {"eval_time": "1m", "alertname": "DriftdAccuracyDrop", "exp_alerts": []},
                 {"eval_time": "3m", "alertname": "DriftdAccuracyDrop", "exp_alerts": [{
-                    "exp_labels": {**labels, "severity": "P2", "rule": "accuracy-drop"}, "exp_annotations": ann("fraud: accuracy 700m below 0.8")}]},
+                    "exp_labels": {**labels, "severity": "P2", "rule": "accuracy-drop"}, "exp_annotations": ann("fraud: accuracy 700m below 0.8", "accuracy-drop")}]},
                 # recovered at 5m, still firing through keep_firing_for (2m), gone after
                 {"eval_time": "6m", "alertname": "DriftdAccuracyDrop", "exp_alerts": [{
-                    "exp_labels": {**labels, "severity": "P2", "rule": "accuracy-drop"}, "exp_annotations": ann("fraud: accuracy 700m below 0.8")}]},
+                    "exp_labels": {**labels, "severity": "P2", "rule": "accuracy-drop"}, "exp_annotations": ann("fraud: accuracy 700m below 0.8", "accuracy-drop")}]},
                 {"eval_time": "8m", "alertname": "DriftdAccuracyDrop", "exp_alerts": []},
                 {"eval_time": "3m", "alertname": "DriftdSlow", "exp_alerts": [{
-                    "exp_labels": {**labels, "severity": "P2", "rule": "slow"}, "exp_annotations": ann("p99 300ms above 250 ms")}]},
+                    "exp_labels": {**labels, "severity": "P2", "rule": "slow"}, "exp_annotations": ann("p99 300ms above 250 ms", "slow")}]},
                 # composite all: calibrated PSI and accuracy both hold only while accuracy is low
                 {"eval_time": "1m", "alertname": "DriftdBoth", "exp_alerts": []},
                 {"eval_time": "3m", "alertname": "DriftdBoth", "exp_alerts": [{
-                    "exp_labels": {**labels, "severity": "P1", "rule": "both"}, "exp_annotations": ann("both: 2 of 2 conditions")}]},
+                    "exp_labels": {**labels, "severity": "P1", "rule": "both"}, "exp_annotations": ann("both: 2 of 2 conditions", "both")}]},
                 {"eval_time": "10m", "alertname": "DriftdBoth", "exp_alerts": []},
                 # 2 of (psi-fixed, mmd, slow): psi-fixed and slow hold, mmd is gated by its p-value
                 {"eval_time": "3m", "alertname": "DriftdTwoOfThree", "exp_alerts": [{
-                    "exp_labels": {**labels, "severity": "P3", "rule": "two-of-three"}, "exp_annotations": ann("two-of-three: 2 of 2 conditions")}]},
+                    "exp_labels": {**labels, "severity": "P3", "rule": "two-of-three"}, "exp_annotations": ann("two-of-three: 2 of 2 conditions", "two-of-three")}]},
             ],
         }],
     }
@@ -148,8 +149,11 @@ def _default_runbook(monitor_id: str) -> str:
     return default_runbook(AlarmRule("x")).format(monitor=monitor_id)
 
 
-def ann(summary: str) -> dict:
-    return {"summary": summary, "description": _default_runbook("fraud")}
+def ann(summary: str, rule_id: str) -> dict:
+    from driftd.server.observability.prom_rules import describe
+
+    rule = next(r for r in RULES if r.rule_id == rule_id)
+    return {"summary": summary, "runbook": _default_runbook("fraud"), "description": describe(rule, "fraud", 60.0)}
 
 
 async def test_export_cli_from_data_dir_and_server_agree_and_bad_input_is_one_line(tmp_path):
