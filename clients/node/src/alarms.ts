@@ -41,6 +41,8 @@ export class AlarmSubscription implements AsyncIterable<AlarmEvent> {
   highWater = 0;
   /** Times the subscription had to reconnect. */
   reconnects = 0;
+  /** Heartbeats received. */
+  heartbeats = 0;
   private backoffMs = 100;
   private closed = false;
   private call: ReturnType<AlarmServiceClient["subscribeAlarms"]> | null = null;
@@ -75,6 +77,7 @@ export class AlarmSubscription implements AsyncIterable<AlarmEvent> {
     const m = response.message;
     if (m === undefined) return undefined;
     if (m.$case === "heartbeat") {
+      this.heartbeats += 1;
       this.highWater = Math.max(this.highWater, m.value.highWaterSequence);
       return undefined;
     }

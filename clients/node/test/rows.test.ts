@@ -1,0 +1,64 @@
+// Row assembly without a server: columns in schema order, codes as the Python client makes them,
+// typed arrays packed into tensors without per-element work.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { DriftdError } from "../src";
+import { DataType } from "../src/gen/driftd/v1/tensor";
+import { assemble, buildItem, ClientSchema, splitItem } from "../src/rows";
+import { fromTensor, int64Tensor, tensor } from "../src/wire";
+
+const schema = new ClientSchema(["a", "b"], ["c"], [["x", "y"]], [["e", 3]], ["p", "q"]);
+
+test("single rows and blocks assemble into schema-ordered columns", () => {
+  const items = [
+    buildItem(schema, { features: { b: 2, a: 1, c: "y" }, embeddings: { e: [1, 2, 3] }, scores: [0.1, 0.2] }),
+    buildItem(schema, { features: { a: null, c: "zz" }, embeddings: { e: new Float32Array([4, 5, 6]) }, scores: { q: 0.4, p: 0.3 } }),
+    buildItem(schema, {
+      features: { a: new Float64Array([7, 8]), c: ["x", ""] }, embeddings: { e: [[7, 8, 9], [10, 11, 12]] }, scores: [[0.5, 0.6], [0.7, 0.8]],
+    }),
+    buildItem(schema, { features: { b: [9], c: [Number.NaN] }, embeddings: { e: new Float32Array([13, 14, 15]) }, scores: new Float32Array([0.9, 1]) }),
+  ];
+  assert.deepEqual(items.map((i) => [i.single, i.rows]), [[true, 1], [true, 1], [false, 2], [false, 1]]);
+  const a = assemble(schema, items);
+  assert.equal(a.rows, 5);
+  assert.deepEqual(Array.from(a.numeric!), [1, 2, NaN, NaN, 7, NaN, 8, NaN, NaN, 9]);
+  // known name -> index, unknown name -> K (unseen), missing / "" / NaN -> -1
+  assert.deepEqual(Array.from(a.categorical!), [1, 2, 0, -1, -1]);
+  assert.deepEqual(Array.from(a.embeddings.get("e")!), Array.from({ length: 15 }, (_, i) => i + 1));
+  assert.deepEqual(Array.from(a.scores!), Array.from(new Float32Array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1])));
+  assert.equal(a.latencyMs, undefined);
+  assert.equal(a.requestIds, undefined);
+});
+
+test("a block split in two assembles to the same columns", () => {
+  const s = new ClientSchema(["a", "b"], [], [], [], []);
+  const data = Float32Array.from({ length: 20 }, (_, i) => i);
+  const whole = buildItem(s, { features: data, latencyMs: new Float32Array(10).fill(3), statusCodes: Array(10).fill(200) });
+  const [head, tail] = splitItem(whole, 4);
+  const a = assemble(s, [head, tail]);
+  assert.deepEqual(Array.from(a.numeric!), Array.from(data));
+  assert.deepEqual(Array.from(a.statusCodes!), Array(10).fill(200));
+  assert.equal(a.latencyMs!.length, 10);
+});
+
+test("bad input throws DriftdError naming the field", () => {
+  const bad = (input: Parameters<typeof buildItem>[1], field: string) => assert.throws(() => buildItem(schema, input), (e: unknown) =>
+    e instanceof DriftdError && e.code === 3 && e.fieldViolations[0].field === field);
+  bad({ features: { a: 1, nope: 2 }, embeddings: { e: [1, 2, 3] }, scores: [1, 2] }, "features.nope");
+  bad({ features: { a: 1 }, scores: [1, 2] }, "embeddings.e");
+  bad({ features: { a: 1 }, embeddings: { e: [1, 2] }, scores: [1, 2] }, "embeddings.e");
+  bad({ features: { a: 1 }, embeddings: { e: [1, 2, 3] } }, "scores");
+  bad({ features: { a: [1, 2] }, embeddings: { e: new Float32Array(3) }, scores: [[1, 2], [3, 4]] }, "rows");
+});
+
+test("tensors are views of the typed array; int64 codes are numpy's bytes", () => {
+  const f = new Float32Array([1.5, -2, 3]);
+  const t = tensor(f, [3, 1]);
+  assert.equal(t.dtype, DataType.DATA_TYPE_FLOAT32);
+  assert.equal(t.data.buffer, f.buffer, "no copy");
+  assert.deepEqual(Array.from(fromTensor(t) as Float32Array), [1.5, -2, 3]);
+  const c = int64Tensor(new Int32Array([5, -1, 0]), [3, 1]);
+  assert.equal(c.dtype, DataType.DATA_TYPE_INT64);
+  assert.deepEqual(Array.from(fromTensor(c) as BigInt64Array), [5n, -1n, 0n]);
+  assert.throws(() => tensor(f, [2, 2]), RangeError);
+});
