@@ -25,6 +25,7 @@ window's rows, where driftd checks each statistic's own sample size.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Iterable
 
@@ -40,6 +41,8 @@ def alert_name(rule_id: str) -> str:
 
 
 def _number(x: float) -> str:
+    if math.isinf(x):
+        return "+Inf" if x > 0 else "-Inf"
     return repr(float(x)) if x != int(x) or abs(x) >= 1e15 else str(int(x))
 
 
@@ -54,15 +57,36 @@ def _required(rule: AlarmRule) -> int:
     return {CompositeMode.ALL: len(comp.rule_ids), CompositeMode.ANY: 1}.get(comp.mode, comp.k)
 
 
-def condition(rule: AlarmRule, monitor_id: str, rules: dict[str, AlarmRule], _depth: int = 0) -> str:
-    """The PromQL expression that returns a series exactly when the rule's condition holds."""
-    if rule.composite is not None:
-        if _depth > len(rules):
-            raise ValueError(f"composite rule {rule.rule_id!r} refers to itself through other rules")
-        refs = [rules[r] for r in rule.composite.rule_ids]
-        k = _required(rule)
-        terms = [f"(clamp_max(count({condition(r, monitor_id, rules, _depth + 1)}), 1) or vector(0))" for r in refs]
-        return f"({' + '.join(terms)}) >= {k}"
+def condition(rule: AlarmRule, monitor_id: str, rules: dict[str, AlarmRule]) -> str:
+    """The PromQL expression that returns a series exactly when the rule's condition holds.
+
+    `rules` is the monitor's rules in order. As in the alarm engine, a composite rule sees the
+    conditions of the rules *before* it; a reference to a later rule (or a cycle) counts as false.
+    """
+    order = {rid: i for i, rid in enumerate(rules)}
+    memo: dict[str, str] = {}
+
+    def build(r: AlarmRule) -> str:
+        if r.rule_id not in memo:
+            memo[r.rule_id] = _composite(r) if r.composite is not None else _metric_condition(r, monitor_id)
+        return memo[r.rule_id]
+
+    def _composite(r: AlarmRule) -> str:
+        terms = []
+        for ref in r.composite.rule_ids:
+            if ref in rules and order[ref] < order.get(r.rule_id, len(rules)):
+                terms.append(f"(clamp_max(count({build(rules[ref])}), 1) or vector(0))")
+            else:
+                terms.append("vector(0)")  # not yet evaluated when this rule is: false, as in the engine
+        expr = f"({' + '.join(terms)}) >= {_required(r)}"
+        if r.min_samples > 0:  # the result has no labels: match on none
+            expr = f"({expr}) and on() ({promql_selector('row_count', (), monitor_id)} >= {r.min_samples})"
+        return expr
+
+    return build(rule)
+
+
+def _metric_condition(rule: AlarmRule, monitor_id: str) -> str:
     cond = rule.metric
     metric, labels = parse_selector(cond.selector)
     series = ALL_SERIES[metric]
@@ -74,10 +98,18 @@ def condition(rule: AlarmRule, monitor_id: str, rules: dict[str, AlarmRule], _de
     else:
         expr = f"{base} {op} {_number(cond.fixed_threshold * series.scale)}"
     if cond.max_p_value is not None:
-        expr = f"({expr}) and {promql_selector(f'{metric}_pvalue', tuple(labels.items()), monitor_id)} <= {_number(cond.max_p_value)}"
+        if f"{metric}_pvalue" in ALL_SERIES:
+            expr = f"({expr}) and {promql_selector(f'{metric}_pvalue', tuple(labels.items()), monitor_id)} <= {_number(cond.max_p_value)}"
+        else:  # the statistic has no p-value: the engine never finds the gate satisfied
+            expr = f"({expr}) unless on() vector(1)"
     if rule.min_samples > 0:
         expr = f"({expr}) and on(monitor) {promql_selector('row_count', (), monitor_id)} >= {rule.min_samples}"
     return expr
+
+
+def _escape_template(text: str) -> str:
+    """Literal `{{` / `}}` in user text would be parsed as template actions: quote them."""
+    return text.replace("{{", "\x00").replace("}}", '{{ "}}" }}').replace("\x00", '{{ "{{" }}')
 
 
 def _template(text: str, rule: AlarmRule, monitor_id: str) -> str:
@@ -91,17 +123,22 @@ def _template(text: str, rule: AlarmRule, monitor_id: str) -> str:
         threshold = _number(rule.metric.fixed_threshold)
     else:
         threshold = str(_required(rule))
+    value = "{{ $value | humanize }}"
+    if rule.metric is not None and ALL_SERIES[parse_selector(rule.metric.selector)[0]].scale == 0.001:
+        # a milliseconds metric exported in seconds: show both as durations
+        value = "{{ $value | humanizeDuration }}"
+        if rule.metric.calibrated_threshold is None:
+            threshold += "ms"
     values = {
         # the monitor is known here; composite alerts carry no series labels to template from
-        "monitor": monitor_id, "value": "{{ $value | humanize }}", "threshold": threshold,
+        "monitor": monitor_id, "value": value, "threshold": threshold,
         "baseline": "active", "rule": rule.rule_id, "severity": rule.severity.value, "state": "firing",
         "previous_state": "pending", "selector": rule.metric.selector if rule.metric else rule.rule_id,
         "direction": rule.metric.direction.value if rule.metric else "above",
     }
     if label:
         values[label] = "{{ $labels." + label + " }}"
-    # Prometheus templates use {{ }}, so literal braces in the user's text must not survive as-is.
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), _escape_template(text))
 
 
 def _threshold_template(rule: AlarmRule, monitor_id: str) -> str:
@@ -151,7 +188,8 @@ def monitor_rule_group(monitor: Monitor) -> dict[str, Any]:
     by_id = {r.rule_id: r for r in spec.rules}
     out = []
     for rule in spec.rules:
-        labels = {"severity": rule.severity.value, "rule": rule.rule_id, "monitor": mid, **dict(rule.labels)}
+        # the rule's own labels never override the reserved ones routing depends on
+        labels = {**dict(rule.labels), "severity": rule.severity.value, "rule": rule.rule_id, "monitor": mid}
         annotations = {"summary": _template(rule.summary or default_summary(rule), rule, mid),
                        "description": describe(rule, mid, interval)}
         runbook = _template(rule.runbook or default_runbook(rule), rule, mid)

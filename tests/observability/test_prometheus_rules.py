@@ -51,7 +51,7 @@ RULES = [
     metric_rule("mmd", 'embedding_mmd2{block="text"}', level=CalibratedLevel.CRITICAL, max_p=0.01),
     metric_rule("accuracy-drop", "accuracy", fixed=0.8, direction=Direction.BELOW, keep=120.0,
                 summary="{monitor}: accuracy {value} below {threshold}"),
-    metric_rule("slow", "latency_p99_ms", fixed=250.0, summary="p99 {value}s above {threshold} ms"),
+    metric_rule("slow", "latency_p99_ms", fixed=250.0, summary="p99 {value} above {threshold}"),
     AlarmRule("both", composite=CompositeCondition(CompositeMode.ALL, ("psi-calibrated", "accuracy-drop")), severity=Severity.P1,
               summary="{rule}: {value} of {threshold} conditions"),
     AlarmRule("two-of-three", composite=CompositeCondition(CompositeMode.K_OF_N, ("psi-fixed", "mmd", "slow"), k=2),
@@ -124,7 +124,7 @@ def test_promtool_unit_tests_fire_exactly_where_they_should(tmp_path):
                     "exp_labels": {**labels, "severity": "P2", "rule": "accuracy-drop"}, "exp_annotations": ann("fraud: accuracy 700m below 0.8", "accuracy-drop")}]},
                 {"eval_time": "8m", "alertname": "DriftdAccuracyDrop", "exp_alerts": []},
                 {"eval_time": "3m", "alertname": "DriftdSlow", "exp_alerts": [{
-                    "exp_labels": {**labels, "severity": "P2", "rule": "slow"}, "exp_annotations": ann("p99 300ms above 250 ms", "slow")}]},
+                    "exp_labels": {**labels, "severity": "P2", "rule": "slow"}, "exp_annotations": ann("p99 300ms above 250ms", "slow")}]},
                 # composite all: calibrated PSI and accuracy both hold only while accuracy is low
                 {"eval_time": "1m", "alertname": "DriftdBoth", "exp_alerts": []},
                 {"eval_time": "3m", "alertname": "DriftdBoth", "exp_alerts": [{
@@ -211,3 +211,55 @@ def test_every_alarm_metric_maps_to_an_exported_series_and_valid_promql(tmp_path
     result = promtool("check", "rules", write_rules(tmp_path, [monitor(rules)]))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules)} rules found" in result.stdout
+
+
+def test_edge_cases_the_engine_accepts_export_to_rules_promtool_accepts(tmp_path):
+    """Forward and cyclic composite references (false in the engine), a p-value gate on a statistic
+    without a p-value (never true), infinite thresholds, literal braces in user text, rule labels
+    named like reserved ones, a composite's min_samples."""
+    rules = [
+        AlarmRule("early", composite=CompositeCondition(CompositeMode.ANY, ("late",)), min_samples=100,
+                  summary="literal {{ braces }} and {monitor}"),
+        metric_rule("late", 'feature_psi{feature="age"}', fixed=0.1),
+        AlarmRule("cycle-a", composite=CompositeCondition(CompositeMode.ANY, ("cycle-b",))),
+        AlarmRule("cycle-b", composite=CompositeCondition(CompositeMode.ANY, ("cycle-a",))),
+        metric_rule("gated", "feature_psi", fixed=0.1, max_p=0.05),
+        metric_rule("never", "feature_psi", fixed=float("inf")),
+        AlarmRule("labelled", MetricCondition("error_rate", Direction.ABOVE, fixed_threshold=0.1),
+                  labels=(("severity", "page"), ("monitor", "x"), ("team", "ml"))),
+    ]
+    m = monitor(rules)
+    group = rules_document([m])["groups"][0]
+    by_rule = {r["labels"]["rule"]: r for r in group["rules"]}
+    assert by_rule["early"]["expr"].startswith("((vector(0)) >= 1) and on() (driftd_window_rows")
+    assert "vector(0)" in by_rule["cycle-b"]["expr"] and "driftd_" not in by_rule["cycle-a"]["expr"]
+    assert "unless on() vector(1)" in by_rule["gated"]["expr"]
+    assert "+Inf" in by_rule["never"]["expr"]
+    assert by_rule["labelled"]["labels"] == {"severity": "P3", "monitor": "fraud", "rule": "labelled", "team": "ml"}
+    check = promtool("check", "rules", write_rules(tmp_path, [m]))
+    assert check.returncode == 0, check.stdout + check.stderr
+    series = [(f'driftd_feature_psi{{monitor="fraud",feature="age"}}', "0.5x10"), ('driftd_window_rows{monitor="fraud"}', "1000x10"),
+              ('driftd_feature_psi_pvalue{monitor="fraud",feature="age"}', "0.001x10")]
+    tests = {"rule_files": [str(tmp_path / "driftd.rules.yml")], "evaluation_interval": "1m", "tests": [{
+        "interval": "1m", "input_series": [{"series": a, "values": b} for a, b in series],
+        "alert_rule_test": [
+            {"eval_time": "2m", "alertname": "DriftdEarly", "exp_alerts": []},   # forward reference: false
+            {"eval_time": "2m", "alertname": "DriftdCycleA", "exp_alerts": []},
+            {"eval_time": "2m", "alertname": "DriftdCycleB", "exp_alerts": []},
+            {"eval_time": "2m", "alertname": "DriftdGated", "exp_alerts": []},   # feature_psi has no p-value series
+            {"eval_time": "2m", "alertname": "DriftdNever", "exp_alerts": []},
+            {"eval_time": "2m", "alertname": "DriftdLate", "exp_alerts": [{
+                "exp_labels": {"monitor": "fraud", "feature": "age", "severity": "P2", "rule": "late"},
+                "exp_annotations": {**_annotations(m, "late")}}]},
+        ]}]}
+    (tmp_path / "t.yml").write_text(yaml.safe_dump(tests, sort_keys=False))
+    result = promtool("test", "rules", str(tmp_path / "t.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _annotations(m, rule_id: str) -> dict:
+    """Annotations of a rule whose texts have no per-alert templates except $labels.feature / $value."""
+    from driftd.server.observability.prom_rules import monitor_rule_group
+
+    raw = next(r for r in monitor_rule_group(m)["rules"] if r["labels"]["rule"] == rule_id)["annotations"]
+    return {k: v.replace("{{ $labels.feature }}", "age").replace("{{ $value | humanize }}", "500m") for k, v in raw.items()}
