@@ -275,7 +275,10 @@ export function assemble(schema: ClientSchema, items: LogItem[]): Assembled {
   const kc = schema.categorical.length;
   const ks = schema.scores.length;
   const out: Assembled = { rows: n, embeddings: new Map() };
-  const numeric = kn ? new Float32Array(n * kn) : undefined;
+  const only = items.length === 1 && !items[0].single ? items[0] : null;
+  // one row-major Float32Array block makes the whole batch: its numeric columns are a view, not a copy
+  const view = only && only.input.features instanceof Float32Array ? only.input.features.subarray(only.start * kn, (only.start + n) * kn) : null;
+  const numeric = view ?? (kn ? new Float32Array(n * kn) : undefined);
   const categorical = kc ? new Int32Array(n * kc) : undefined;
   const scores = ks ? new Float32Array(n * ks) : undefined;
   const latency = withLatency ? new Float32Array(n) : undefined;
@@ -310,7 +313,7 @@ export function assemble(schema: ClientSchema, items: LogItem[]): Assembled {
     }
     const { start, rows } = it;
     const f = inp.features;
-    if (numeric) {
+    if (numeric && !view) {
       if (f instanceof Float32Array || f instanceof Float64Array || Array.isArray(f)) {
         copyMatrix(f as ArrayLike<number> | number[][], start, rows, kn, numeric, at);
       } else {

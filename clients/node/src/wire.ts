@@ -4,6 +4,7 @@
  * are little-endian; big-endian hosts are refused).
  */
 import os from "node:os";
+import { Batch } from "./gen/driftd/v1/ingest";
 import { DataType, Tensor } from "./gen/driftd/v1/tensor";
 
 if (os.endianness() !== "LE") {
@@ -53,4 +54,88 @@ export function int64Tensor(values: Int32Array, shape: number[]): Tensor {
     words[2 * i + 1] = v < 0 ? -1 : 0;
   }
   return { dtype: DataType.DATA_TYPE_INT64, shape, data: Buffer.from(words.buffer, words.byteOffset, words.byteLength) };
+}
+
+function varintLen(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    len += 1;
+  }
+  return len;
+}
+
+function writeVarint(buf: Buffer, at: number, n: number): number {
+  while (n >= 0x80) {
+    buf[at++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[at++] = n;
+  return at;
+}
+
+const LEN = 2; // wire type of length-delimited fields
+
+/** A Tensor's wire bytes, without its data: [header, data length]. */
+function tensorParts(t: Tensor): { head: Uint8Array; size: number } {
+  const head = Tensor.encode({ dtype: t.dtype, shape: t.shape, data: EMPTY }).finish();
+  const n = t.data.byteLength;
+  return { head, size: head.byteLength + (n ? 1 + varintLen(n) + n : 0) };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * `StreamBatchesRequest{batch}` serialised with every tensor's bytes copied exactly once, straight
+ * into the one output buffer (the generic encoder copies them once per nesting level: request,
+ * batch, tensor). The small fields go through the generated encoder; protobuf lets the tensor fields
+ * follow them. Decodes to the same message as `StreamBatchesRequest.encode({batch})`.
+ */
+export function encodeBatchRequest(batch: Batch): Buffer {
+  const fields: [number, string | null, Tensor][] = [];
+  const top: [number, Tensor | undefined][] = [[4, batch.numeric], [5, batch.categorical], [7, batch.scores], [8, batch.latencyMs],
+    [9, batch.statusCodes]];
+  for (const [no, t] of top) if (t) fields.push([no, null, t]);
+  for (const key of Object.keys(batch.embeddings).sort()) fields.push([6, key, batch.embeddings[key]]);
+  const small = Batch.encode({ ...batch, numeric: undefined, categorical: undefined, embeddings: {}, scores: undefined,
+    latencyMs: undefined, statusCodes: undefined }).finish();
+  const parts = fields.map(([no, key, t]) => {
+    const { head, size } = tensorParts(t);
+    const keyBytes = key === null ? null : Buffer.from(key, "utf8");
+    // a map entry is a message {1: key, 2: value}
+    const entry = keyBytes === null ? size : 1 + varintLen(keyBytes.length) + keyBytes.length + 1 + varintLen(size) + size;
+    return { no, keyBytes, t, head, size, entry };
+  });
+  let batchLen = small.byteLength;
+  for (const p of parts) batchLen += 1 + varintLen(p.entry) + p.entry;
+  const total = 1 + varintLen(batchLen) + batchLen;
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  out[at++] = (1 << 3) | LEN;
+  at = writeVarint(out, at, batchLen);
+  out.set(small, at);
+  at += small.byteLength;
+  for (const p of parts) {
+    out[at++] = (p.no << 3) | LEN;
+    at = writeVarint(out, at, p.entry);
+    if (p.keyBytes !== null) {
+      out[at++] = (1 << 3) | LEN;
+      at = writeVarint(out, at, p.keyBytes.length);
+      out.set(p.keyBytes, at);
+      at += p.keyBytes.length;
+      out[at++] = (2 << 3) | LEN;
+      at = writeVarint(out, at, p.size);
+    }
+    out.set(p.head, at);
+    at += p.head.byteLength;
+    const n = p.t.data.byteLength;
+    if (n) {
+      out[at++] = (3 << 3) | LEN;
+      at = writeVarint(out, at, n);
+      out.set(p.t.data, at);
+      at += n;
+    }
+  }
+  if (at !== total) throw new Error(`encodeBatchRequest: wrote ${at} of ${total} bytes`);
+  return out;
 }

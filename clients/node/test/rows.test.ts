@@ -5,7 +5,8 @@ import { test } from "node:test";
 import { DriftdError } from "../src";
 import { DataType } from "../src/gen/driftd/v1/tensor";
 import { assemble, buildItem, ClientSchema, splitItem } from "../src/rows";
-import { fromTensor, int64Tensor, tensor } from "../src/wire";
+import { encodeBatchRequest, fromTensor, int64Tensor, tensor } from "../src/wire";
+import { Batch, StreamBatchesRequest } from "../src/gen/driftd/v1/ingest";
 
 const schema = new ClientSchema(["a", "b"], ["c"], [["x", "y"]], [["e", 3]], ["p", "q"]);
 
@@ -61,4 +62,21 @@ test("tensors are views of the typed array; int64 codes are numpy's bytes", () =
   assert.equal(c.dtype, DataType.DATA_TYPE_INT64);
   assert.deepEqual(Array.from(fromTensor(c) as BigInt64Array), [5n, -1n, 0n]);
   assert.throws(() => tensor(f, [2, 2]), RangeError);
+});
+
+test("the one-copy batch encoder decodes to the same message as the generated encoder", () => {
+  const f = Float32Array.from({ length: 12 }, (_, i) => i / 3);
+  const batch = Batch.fromPartial({
+    monitor: "monitors/m", producerId: "p-1", sequence: 300, numeric: tensor(f, [3, 4]), categorical: int64Tensor(new Int32Array([0, -1, 2]), [3, 1]),
+    embeddings: { text: tensor(new Float32Array(3 * 200).fill(0.5), [3, 200]), "é": tensor(new Float32Array(0), [0, 2]) },
+    scores: tensor(new Float32Array([0.1, 0.2, 0.3]), [3, 1]), latencyMs: tensor(new Float32Array([1, 2, 3]), [3]),
+    statusCodes: tensor(new Int32Array([200, 500, 200]), [3]), requestIds: ["a", "b", "c"],
+  });
+  const mine = encodeBatchRequest(batch);
+  const generic = Buffer.from(StreamBatchesRequest.encode({ batch }).finish());
+  assert.equal(mine.length, generic.length);
+  assert.deepEqual(StreamBatchesRequest.decode(mine), StreamBatchesRequest.decode(generic));
+  const back = StreamBatchesRequest.decode(mine).batch!;
+  assert.deepEqual(Array.from(fromTensor(back.numeric!) as Float32Array), Array.from(f));
+  assert.equal(back.sequence, 300);
 });
