@@ -64,6 +64,7 @@ class DriftdServer:
     metrics_port: int | None = None
     alertmanager: AlertmanagerForwarder | None = None
     _metrics_httpd: object | None = None
+    _warm_up: asyncio.Task | None = None
     _stopped: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
@@ -71,6 +72,8 @@ class DriftdServer:
         await self.lifecycle.set_serving(DRIFTD_SERVICES)
         if self.alertmanager is not None:
             self.alertmanager.start()
+        # Monitors resume evaluating (and /metrics shows their last snapshot) without waiting for traffic.
+        self._warm_up = asyncio.create_task(self.runtimes.warm_up(), name="warm-up")
         if self.settings.metrics_port >= 0:
             self._metrics_httpd, self.metrics_port = self.metrics.serve(self.settings.host, self.settings.metrics_port)
         log.info("serving", grpc_port=self.port, metrics_port=self.metrics_port, data_dir=str(self.settings.data_dir))
@@ -85,6 +88,9 @@ class DriftdServer:
         log.info("draining", grace_s=grace)
         self.metrics.draining.set(1)
         await self.lifecycle.drain()
+        if self._warm_up is not None and not self._warm_up.done():
+            self._warm_up.cancel()
+            await asyncio.gather(self._warm_up, return_exceptions=True)
         await self.grpc_server.stop(grace)
         await self.runtimes.close_all()
         if self.alertmanager is not None:
@@ -136,8 +142,6 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
 
     def on_applied(monitor_id: str, rows: int) -> None:
         metrics.rows_applied.labels(monitor_id).inc(rows)
-        runtime = runtimes.cached(monitor_id)
-        metrics.queue_depth.labels(monitor_id).set(runtime.queue_depth if runtime is not None else 0)
 
     def on_evaluated(monitor_id: str, seconds: float) -> None:
         metrics.evaluation_seconds.labels(monitor_id).observe(seconds)
@@ -148,6 +152,7 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
         lambda: [(r.monitor, r.latest_snapshot) for r in runtimes.all()], alarm_manager.firing_counts,
         feature_statistics=settings.metrics_feature_statistics, max_features=settings.metrics_max_features)
     metrics.extra_exposition.append(drift_metrics.exposition)
+    metrics.queue_depths = lambda: {r.monitor_id: r.queued_batches for r in runtimes.all()}
 
     alertmanager = None
     if settings.alertmanager_url:
@@ -160,7 +165,7 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
         if alertmanager is not None:  # resolve its open alerts before the engine state goes
             alertmanager.monitor_deleted(monitor_id)
         alarm_manager.forget(monitor_id)
-        for family in (metrics.rows_applied, metrics.queue_depth, metrics.evaluation_seconds):
+        for family in (metrics.rows_applied, metrics.evaluation_seconds):
             try:
                 family.remove(monitor_id)
             except KeyError:

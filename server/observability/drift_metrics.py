@@ -24,8 +24,11 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from driftd.server.domain.monitor import CalibratedLevel, Monitor, parse_selector
+from driftd.server.logs import get_logger
 from driftd.server.observability.series import ALL_SERIES, THRESHOLD_SUFFIX
 from driftd.server.service.engine_adapter import metric_frame
+
+log = get_logger("driftd.metrics")
 
 DEFAULT_FEATURE_STATISTICS = ("psi", "js", "ks", "w1", "nan_rate", "out_of_range_rate", "outlier_rate", "unseen_rate", "missing_rate")
 SEVERITIES = ("P1", "P2", "P3")
@@ -125,7 +128,7 @@ def snapshot_rows(monitor: Monitor, snapshot: dict[str, Any], *, feature_statist
             for level, value in ((CalibratedLevel.WARNING.value, sample.warning), (CalibratedLevel.CRITICAL.value, sample.critical)):
                 if value is not None and not math.isnan(value):
                     rows.append((series.name + THRESHOLD_SUFFIX, (*label_values, level), value * series.scale))
-    n_features = len({lv[0][1] for (m, lv) in frame if m == "feature_psi"})
+    n_features = len({lv[0][1] for (_, lv) in frame if lv and lv[0][0] == "feature"})
     rows.append(("driftd_feature_series_omitted", (mid,), float(max(0, n_features - len(kept)))))
     rows.append(("driftd_snapshot_timestamp_seconds", (mid,), float(snapshot.get("evaluate_time") or 0.0)))
     verdict = snapshot.get("verdict") or "insufficient_data"
@@ -143,23 +146,26 @@ def snapshot_rows(monitor: Monitor, snapshot: dict[str, Any], *, feature_statist
 
 
 def _kept_features(frame, max_features: int) -> set[str]:
-    """The columns that get per-feature series: all of them, or the `max_features` most drifted."""
+    """The columns that get per-feature series: all of them, or the `max_features` most drifted
+    (PSI over its calibrated critical threshold; columns without a PSI rank last)."""
     drift: dict[str, float] = {}
     for (metric, labels), sample in frame.items():
-        if metric != "feature_psi":
+        if not labels or labels[0][0] != "feature":
             continue
-        crit = sample.critical
-        value = sample.value if not math.isnan(sample.value) else -math.inf
-        drift[labels[0][1]] = value / crit if crit and math.isfinite(crit) and crit > 0 else value
+        column = labels[0][1]
+        drift.setdefault(column, -math.inf)
+        if metric == "feature_psi" and not math.isnan(sample.value):
+            crit = sample.critical
+            drift[column] = sample.value / crit if crit and math.isfinite(crit) and crit > 0 else sample.value
     if len(drift) <= max_features:
         return set(drift)
     return set(sorted(drift, key=lambda f: (-drift[f], f))[:max_features])
 
 
 class DriftCollector(Collector):
-    """Registered on the service registry; `sources()` returns (monitor, latest snapshot) pairs and
-    `firing()` ((monitor_id, severity) -> count) — both read without awaiting (scrapes run on the
-    metrics HTTP thread)."""
+    """`sources()` returns (monitor, latest snapshot) pairs and `firing()` ((monitor_id, severity)
+    -> count), both read without awaiting (scrapes run on the metrics HTTP thread). The server
+    appends `exposition` to its /metrics body; `collect()` serves a prometheus-client registry."""
 
     def __init__(self, sources: Callable[[], list[tuple[Monitor, dict[str, Any] | None]]],
                  firing: Callable[[], dict[tuple[str, str], int]], *,
@@ -170,6 +176,7 @@ class DriftCollector(Collector):
         self._max_features = max_features
         self._cache: dict[str, _Cached] = {}
         self._lock = threading.Lock()  # prometheus-client may scrape from several threads
+        self.errors = 0  # snapshots that could not be turned into series (logged)
 
     def describe(self) -> list:
         return []  # no collect() at registration time
@@ -186,9 +193,17 @@ class DriftCollector(Collector):
                 key = (snapshot.get("snapshot_id"), snapshot.get("evaluate_time"))
                 cached = self._cache.get(monitor.monitor_id)
                 if cached is None or cached.snapshot_id != key or cached.rules_key is not monitor.spec.rules:
-                    rows = snapshot_rows(monitor, snapshot, feature_statistics=self._feature_statistics, max_features=self._max_features)
-                    cached = _Cached(monitor.monitor_id, key, monitor.spec.rules, rows, render(rows))
-                    self._cache[monitor.monitor_id] = cached
+                    try:
+                        rows = snapshot_rows(monitor, snapshot, feature_statistics=self._feature_statistics,
+                                             max_features=self._max_features)
+                        fresh = _Cached(monitor.monitor_id, key, monitor.spec.rules, rows, render(rows))
+                    except Exception as exc:  # noqa: BLE001 - one bad snapshot must not take /metrics down
+                        self.errors += 1
+                        log.error("metrics_snapshot_failed", monitor=monitor.monitor_id, snapshot=key[0], exc_info=exc)
+                        # keep serving the previous snapshot's series; don't retry this one on every scrape
+                        fresh = _Cached(monitor.monitor_id, key, monitor.spec.rules, cached.rows if cached else [],
+                                        cached.text if cached else {})
+                    cached = self._cache[monitor.monitor_id] = fresh
                 out.append(cached)
             for gone in set(self._cache) - live:
                 del self._cache[gone]

@@ -9,6 +9,7 @@ Torch work runs on a shared executor, never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import time
 from collections import deque
@@ -143,6 +144,12 @@ class MonitorRuntime:
     def queue_depth(self) -> int:
         return len(self._queue)
 
+    @property
+    def queued_batches(self) -> int:
+        """Batches waiting (evaluations and label joins in the queue are not ingest backlog).
+        Safe from another thread: copies the deque first."""
+        return sum(1 for entry in list(self._queue) if isinstance(entry, Batch))
+
     # -- evaluation ----------------------------------------------------------------------------
 
     async def evaluate(self, now: datetime | None = None) -> dict[str, Any]:
@@ -177,8 +184,10 @@ class MonitorRuntime:
     # -- worker --------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._worker(), name=f"worker-{self.monitor_id}"),
-                       asyncio.create_task(self._evaluation_loop(), name=f"eval-{self.monitor_id}")]
+        # A fresh context: a runtime is created inside whichever RPC first needs it, and its tasks
+        # must not carry that RPC's log context (method, peer) for the rest of their life.
+        self._tasks = [asyncio.create_task(self._worker(), name=f"worker-{self.monitor_id}", context=contextvars.Context()),
+                       asyncio.create_task(self._evaluation_loop(), name=f"eval-{self.monitor_id}", context=contextvars.Context())]
 
     async def _worker(self) -> None:
         loop = asyncio.get_running_loop()

@@ -1,16 +1,20 @@
-"""The registry of per-monitor runtimes: built lazily from the store (monitor + active baseline),
-rebuilt when the baseline changes, drained on shutdown."""
+"""The registry of per-monitor runtimes: built from the store (monitor + active baseline) at start
+(`warm_up`) or when first needed, rebuilt when the baseline changes, drained on shutdown."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from concurrent.futures import Executor
 
-from driftd.server.domain.errors import FailedPrecondition
+from driftd.server.domain.errors import FailedPrecondition, NotFound
+from driftd.server.logs import get_logger
 from driftd.server.service import engine_adapter
 from driftd.server.service.dedupe import SequenceDedupe
 from driftd.server.service.runtime import MonitorRuntime, QueueLimits
 from driftd.server.store.sqlite import SqliteStore
+
+log = get_logger("driftd.runtimes")
 
 
 class Runtimes:
@@ -57,9 +61,41 @@ class Runtimes:
             runtime = MonitorRuntime(monitor, monitor.active_baseline_id, window, self._executor, self._persist, self._limits,
                                      on_snapshot=self._on_snapshot, on_applied=self._on_applied, on_evaluated=self._on_evaluated,
                                      dedupe=SequenceDedupe.from_dict(saved[1]) if saved else None)
+            runtime.latest_snapshot = await asyncio.to_thread(self._latest_snapshot, monitor_id, monitor.active_baseline_id)
             runtime.start()
             self._runtimes[monitor_id] = runtime
             return runtime
+
+    def _latest_snapshot(self, monitor_id: str, baseline_id: str) -> dict | None:
+        """The last stored snapshot against the same baseline: what /metrics shows until the next
+        evaluation (so a restart or a rebuilt runtime does not make the drift series vanish)."""
+        try:
+            stored = self._store.get_snapshot(monitor_id)
+        except NotFound:
+            return None
+        snapshot = json.loads(stored.payload)
+        if snapshot.get("baseline") != baseline_id:
+            return None
+        return {**snapshot, "snapshot_id": stored.snapshot_id}
+
+    async def warm_up(self) -> int:
+        """Load the runtime of every monitor with an active baseline (at start): evaluations resume
+        on their cadence and /metrics shows the last snapshots without waiting for traffic.
+        Returns how many were loaded; a monitor that fails to load is logged and skipped."""
+        loaded, after = 0, ""
+        while True:
+            page = await asyncio.to_thread(self._store.list_monitors, after, 200)
+            for monitor in page:
+                if not monitor.active_baseline_id:
+                    continue
+                try:
+                    await self.get(monitor.monitor_id)
+                    loaded += 1
+                except Exception as exc:  # noqa: BLE001 - one broken monitor must not stop the others
+                    log.error("warm_up_failed", monitor=monitor.monitor_id, exc_info=exc)
+            if len(page) < 200:
+                return loaded
+            after = page[-1].monitor_id
 
     def _persist(self, monitor_id: str, evaluate_time, payload: bytes) -> int:
         return self._store.put_snapshot(monitor_id, evaluate_time, payload, keep_last=self._retention)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import inspect
 import time
@@ -84,9 +85,9 @@ def _code_name(context) -> str:
 
 
 class MetricsInterceptor(grpc.aio.ServerInterceptor):
-    """Counts every finished RPC by method and status code, and times unary ones. Streams are
-    counted when they end (their duration is their lifetime, not a latency). Binds `method` and
-    `peer` into the structlog context, so every log line an RPC causes says who and what."""
+    """Counts every finished RPC by method and status code, and times unary-unary ones (a stream's
+    duration is its lifetime, not a latency). Binds `method` and `peer` into the structlog context,
+    so every log line an RPC causes says who and what."""
 
     def __init__(self, metrics) -> None:
         self._metrics = metrics
@@ -96,26 +97,36 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method = details.method
-        requests, seconds = self._metrics.rpc_requests, self._metrics.rpc_seconds.labels(method)
+        requests, seconds = self._metrics.rpc_requests, self._metrics.rpc_seconds
         kwargs = dict(request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer)
 
-        def finish(context, started: float | None, cancelled: bool) -> None:
-            code = "CANCELLED" if cancelled else _code_name(context)
+        def finish(context, started: float | None, outcome: str | None) -> None:
+            # outcome: None = ended normally (the context's code, OK if unset), "cancelled", "error"
+            if outcome == "cancelled":
+                remaining = context.time_remaining()
+                code = "DEADLINE_EXCEEDED" if remaining is not None and remaining <= 0 else "CANCELLED"
+            else:
+                code = _code_name(context)
+                if outcome == "error" and code == "OK":  # raised without a status: grpc answers UNKNOWN
+                    code = "UNKNOWN"
             requests.labels(method, code).inc()
             if started is not None:
-                seconds.observe(time.perf_counter() - started)
+                seconds.labels(method).observe(time.perf_counter() - started)
 
-        def unary(behavior, timed: bool = True):
+        def outcome_of(exc: BaseException) -> str:
+            return "cancelled" if isinstance(exc, (asyncio.CancelledError, GeneratorExit)) else "error"
+
+        def unary(behavior, timed: bool):
             async def call(request_or_iterator, context):
-                started, cancelled = (time.perf_counter() if timed else None), False
+                started, outcome = (time.perf_counter() if timed else None), None
                 try:
                     with structlog.contextvars.bound_contextvars(method=method, peer=context.peer()):
                         return await behavior(request_or_iterator, context)
-                except asyncio.CancelledError:
-                    cancelled = True
+                except BaseException as exc:
+                    outcome = outcome_of(exc)
                     raise
                 finally:
-                    finish(context, started, cancelled)
+                    finish(context, started, outcome)
             return call
 
         def streaming(behavior):
@@ -123,22 +134,23 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 return unary(behavior, timed=False)
 
             async def call(request_or_iterator, context):
-                cancelled = False
+                outcome = None
                 try:
                     with structlog.contextvars.bound_contextvars(method=method, peer=context.peer()):
-                        async for response in behavior(request_or_iterator, context):
-                            yield response
-                except (asyncio.CancelledError, GeneratorExit):
-                    cancelled = True
+                        async with contextlib.aclosing(behavior(request_or_iterator, context)) as responses:
+                            async for response in responses:
+                                yield response
+                except BaseException as exc:
+                    outcome = outcome_of(exc)
                     raise
                 finally:
-                    finish(context, None, cancelled)
+                    finish(context, None, outcome)
             return call
 
         if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary), **kwargs)
+            return grpc.unary_unary_rpc_method_handler(unary(handler.unary_unary, timed=True), **kwargs)
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary), **kwargs)
+            return grpc.stream_unary_rpc_method_handler(unary(handler.stream_unary, timed=False), **kwargs)
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(streaming(handler.unary_stream), **kwargs)
         return grpc.stream_stream_rpc_method_handler(streaming(handler.stream_stream), **kwargs)
