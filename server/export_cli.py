@@ -1,8 +1,8 @@
 """`driftd export prometheus-rules` and `driftd export grafana-dashboard`.
 
 Rules come from the monitors' alarm rules, read from a running server (`--target`, ListMonitors)
-or straight from a data directory (`--data-dir`, read-only use of the SQLite store; works while
-the server runs, since the store is in WAL mode).
+or straight from a data directory (`--data-dir`: the SQLite store opened read-only, no
+migrations; works while the server runs, since the store is in WAL mode).
 """
 
 from __future__ import annotations
@@ -43,11 +43,16 @@ def _monitors_from_server(target: str, token: str | None):
 
 
 def _monitors_from_data_dir(data_dir: Path):
+    import sqlite3
+
     from driftd.server.store.sqlite import DB_FILE, SqliteStore
 
     if not (data_dir / DB_FILE).is_file():
         _fail(f"driftd export: no driftd store in {data_dir} (expected {data_dir / DB_FILE})")
-    store = SqliteStore.open_data_dir(data_dir)
+    try:
+        store = SqliteStore.open_data_dir(data_dir, read_only=True)
+    except (RuntimeError, sqlite3.Error) as exc:
+        _fail(f"driftd export: {exc}")
     try:
         out, after = [], ""
         while True:

@@ -61,6 +61,7 @@ from typing import Any, Callable
 from driftd.server.domain.alarms import FIRING, InstanceState, default_runbook, default_summary
 from driftd.server.domain.errors import NotFound, OutOfRange
 from driftd.server.logs import get_logger
+from driftd.server.observability.prom_rules import alert_name
 from driftd.server.service.alarm_hub import AlarmHub, SubscriberLagged
 from driftd.server.service.alarm_manager import AlarmManager
 from driftd.server.store.sqlite import SqliteStore, StoredAlarmEvent
@@ -275,7 +276,8 @@ class AlertmanagerForwarder:
     def _alert(self, monitor_id: str, aid: str, rule_id: str, severity: str, instance_labels: dict, rule_labels: dict,
                annotations: dict, starts_at: datetime) -> dict[str, Any]:
         labels = {_label_name(k): str(v) for k, v in {**dict(instance_labels), **dict(rule_labels)}.items()}
-        labels.update(alertname=rule_id, monitor=monitor_id, severity=severity, alarm=aid)
+        # the same alertname and `rule` label as `driftd export prometheus-rules`: one routing tree serves both
+        labels.update(alertname=alert_name(rule_id), rule=rule_id, monitor=monitor_id, severity=severity, alarm=aid)
         alert: dict[str, Any] = {
             "labels": {k: v for k, v in labels.items() if v != ""},
             "annotations": {k: str(v) for k, v in annotations.items() if v not in (None, "")},

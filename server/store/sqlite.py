@@ -18,7 +18,7 @@ from typing import Any
 
 from driftd.server.domain.errors import AlreadyExists, FailedPrecondition, NotFound, OutOfRange
 from driftd.server.domain.monitor import Monitor, MonitorSpec, monitor_name
-from driftd.server.store.migrations import migrate
+from driftd.server.store.migrations import available_migrations, current_version, migrate
 
 DB_FILE = "driftd.sqlite3"
 
@@ -64,11 +64,24 @@ class StoredSnapshot:
 
 
 class SqliteStore:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, *, read_only: bool = False):
         self.path = Path(path)
+        self.read_only = read_only
+        self._lock = threading.RLock()
+        if read_only:
+            # For tools reading a live server's store (`driftd export`): no writes, no migrations.
+            self._conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
+                                         isolation_level=None, timeout=30.0)
+            self.applied_migrations = []
+            have, latest = current_version(self._conn), available_migrations()[-1][0]
+            if have != latest:
+                self._conn.close()
+                raise RuntimeError(f"{self.path}: schema version {have}, this driftd expects {latest}; "
+                                   "start the matching `driftd serve` once (it migrates), or upgrade driftd")
+            self._closed = False
+            return
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
         self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30.0)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -77,8 +90,8 @@ class SqliteStore:
         self._closed = False
 
     @classmethod
-    def open_data_dir(cls, data_dir: Path | str) -> "SqliteStore":
-        return cls(Path(data_dir) / DB_FILE)
+    def open_data_dir(cls, data_dir: Path | str, *, read_only: bool = False) -> "SqliteStore":
+        return cls(Path(data_dir) / DB_FILE, read_only=read_only)
 
     # -- plumbing -------------------------------------------------------------------------------
 
@@ -116,7 +129,8 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             if not self._closed:
-                self.flush()
+                if not self.read_only:
+                    self.flush()
                 self._conn.close()
                 self._closed = True
 

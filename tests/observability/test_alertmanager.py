@@ -127,11 +127,13 @@ class Stub:
         self.posts: list[tuple[float, list]] = []
         self.gate = threading.Event()
         self.gate.set()
+        self.arrived = threading.Event()  # set when a POST reached the handler (before the gate)
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                stub.arrived.set()
                 stub.gate.wait(10)
                 stub.posts.append((time.monotonic(), body))
                 status, headers = stub.script.pop(0) if stub.script else (200, {})
@@ -204,7 +206,7 @@ async def test_fires_stays_active_and_resolves_in_real_alertmanager(alertmanager
         # (a resend tick may see the engine firing just before the event arrives and send the
         # alert built from the instance state, without the snapshot; the event's version follows)
         (alert,) = await eventually(lambda: [a for a in mine() if "snapshot" in a["annotations"]])
-        assert alert["labels"] == {"alertname": "psi", "monitor": "fraud", "severity": "P2", "alarm": "psi.age",
+        assert alert["labels"] == {"alertname": "DriftdPsi", "rule": "psi", "monitor": "fraud", "severity": "P2", "alarm": "psi.age",
                                    "feature": "age", "team": "ml"}
         assert alert["annotations"] == {
             "summary": "psi age 0.5", "runbook": "https://runbooks.example/psi/age", "value": "0.5", "threshold": "0.25",
@@ -358,8 +360,7 @@ async def test_queue_overflow_drops_oldest_and_counts(alarms, stub):
     fwd.start()
     try:
         await hub.publish([synthetic(0)])
-        await eventually(lambda: fwd.queued == 0)  # taken by the sender, which now waits on the stub
-        await asyncio.sleep(0.05)
+        await eventually(stub.arrived.is_set)  # the first POST is in flight, held by the stub
         await hub.publish([synthetic(i) for i in range(1, 6)])
         await eventually(lambda: fwd.dropped == 2)
         assert fwd.queued == 3 and results == [("dropped", 1), ("dropped", 1)]
@@ -424,7 +425,7 @@ async def test_alertmanager_url_setting_forwards_and_counts_on_metrics(alertmana
         monitor = await make_monitor(s, "wired")
         await evaluate(s.server.alarm_manager, monitor, age=0.9, amount=0.1)
         alerts = await eventually(lambda: [a for a in am_alerts(alertmanager) if a["labels"].get("monitor") == "wired"])
-        assert {(a["labels"]["alertname"], a["labels"]["feature"], a["labels"]["severity"]) for a in alerts} == {("psi", "age", "P2")}
+        assert {(a["labels"]["alertname"], a["labels"]["feature"], a["labels"]["severity"]) for a in alerts} == {("DriftdPsi", "age", "P2")}
         scrape = lambda: urllib.request.urlopen(f"http://127.0.0.1:{s.server.metrics_port}/metrics", timeout=5).read().decode()  # noqa: E731
         assert await eventually(lambda: 'driftd_alertmanager_alerts_total{outcome="sent"}' in scrape())
     finally:

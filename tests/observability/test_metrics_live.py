@@ -24,7 +24,24 @@ from driftd.server.observability.grafana import dashboard, panel_queries
 from driftd.v1 import monitor_pb2, monitor_pb2_grpc
 from support import start_served, stop_served
 
-from .tools import free_port, promtool, tool, wait_http
+from .tools import free_port, promtool, stop_process, tool, wait_http
+
+
+def start_prometheus(binary: str, config, tmp_path, attempts: int = 3):
+    """Start Prometheus on a free loopback port (retrying if the port was taken meanwhile); its
+    output goes to a file, never to an unread pipe."""
+    for attempt in range(attempts):
+        port = free_port()
+        log_path = tmp_path / f"prometheus-{attempt}.log"
+        with open(log_path, "w") as log_file:
+            proc = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                                     f"--web.listen-address=127.0.0.1:{port}"], stdout=log_file, stderr=subprocess.STDOUT)
+        try:
+            wait_http(f"http://127.0.0.1:{port}/-/ready", 30)
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            stop_process(proc)
+    raise AssertionError(f"prometheus did not start:\n{log_path.read_text()[-3000:]}")
 
 FEATURES = ["f0", "f1", "f2"]
 
@@ -163,12 +180,8 @@ async def test_real_prometheus_scrapes_driftd_and_evaluates_the_exported_rules(l
         f"rule_files: [{rules}]\n"
         "scrape_configs:\n"
         f"  - job_name: driftd\n    static_configs: [{{targets: ['127.0.0.1:{live.server.metrics_port}']}}]\n")
-    port = free_port()
-    proc = subprocess.Popen([prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                             f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = await asyncio.to_thread(start_prometheus, prometheus, config, tmp_path)
     try:
-        await asyncio.to_thread(wait_http, f"{base}/-/ready", 30)
 
         async def eventually(promql: str, timeout: float = 30.0) -> list:
             deadline = asyncio.get_running_loop().time() + timeout
@@ -188,5 +201,24 @@ async def test_real_prometheus_scrapes_driftd_and_evaluates_the_exported_rules(l
         assert {(a["metric"]["feature"], a["metric"]["alertstate"]) for a in alerts} == {("f1", "pending")}
         assert all(a["metric"]["severity"] == "P2" and a["metric"]["monitor"] == "churn" for a in alerts)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_process(proc)
+
+
+async def test_series_survive_a_restart_without_new_traffic(tmp_path):
+    served = await start_served(tmp_path / "data", metrics_port=0)
+    try:
+        await asyncio.to_thread(drive, served.port)
+        await (await served.server.runtimes.get("churn")).evaluate()
+        before = samples(await asyncio.to_thread(scrape, served.server.metrics_port))["driftd_feature_psi"]
+    finally:
+        await stop_served(served)
+    again = await start_served(tmp_path / "data", metrics_port=0)
+    try:
+        for _ in range(100):  # the runtime loads in the background at start
+            text = await asyncio.to_thread(scrape, again.server.metrics_port)
+            if "driftd_feature_psi" in text:
+                break
+            await asyncio.sleep(0.05)
+        assert sorted(samples(text)["driftd_feature_psi"], key=str) == sorted(before, key=str)
+    finally:
+        await stop_served(again)
