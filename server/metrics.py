@@ -76,9 +76,9 @@ class ServiceMetrics:
                                     ["method", "code"], registry=self.registry)
         self.rpc_seconds = Histogram("driftd_rpc_duration_seconds", "Latency of unary RPCs by method", ["method"],
                                      buckets=_FAST_BUCKETS, registry=self.registry)
-        self.alarm_events = Counter("driftd_alarm_events_total", "Alarm events appended to the log, by severity and new state",
+        self.alarm_events = Counter("driftd_alarm_events_total", "Alarm state transitions appended to the log, by severity and new state (operator silences / acks not included)",
                                     ["severity", "state"], registry=self.registry)
-        self.alarm_subscribers = Gauge("driftd_alarm_subscribers", "Open alarm subscriptions", registry=self.registry)
+        self.alarm_subscribers = Gauge("driftd_alarm_subscribers", "Open alarm subscriptions (the Alertmanager forwarder holds one when enabled)", registry=self.registry)
         self.alertmanager_alerts = Counter("driftd_alertmanager_alerts_total", "Alerts posted to Alertmanager, by outcome "
                                            "(sent, retried, failed, dropped)", ["outcome"], registry=self.registry)
 
