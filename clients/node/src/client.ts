@@ -22,7 +22,7 @@ import {
 } from "./gen/driftd/v1/monitor";
 import { Snapshot, SnapshotServiceClient, WatchSnapshotsResponse } from "./gen/driftd/v1/snapshot";
 import { Duration } from "./gen/google/protobuf/duration";
-import { assemble, buildItem, ClientSchema, Column, EmbeddingInput, Features, LogInput, Scores } from "./rows";
+import { assemble, buildItem, ClientSchema, Column, EmbeddingInput, Features, LogInput, numericColumns, Scores } from "./rows";
 import { BatchSender, SenderOptions, SenderStats } from "./sender";
 import { int64Tensor, tensor } from "./wire";
 
@@ -271,6 +271,7 @@ export class Client {
     const item = buildItem(schema, { features: data.features, embeddings: data.embeddings, scores: data.scores });
     if (item.single) throw new DriftdError(3, "a baseline needs a block of rows (columns), not one row", { reason: "BAD_SHAPE" });
     const a = assemble(schema, [item]);
+    const numeric = numericColumns(a);
     const per = o.rowsPerBatch ?? 20_000;
     const timeoutMs = o.timeoutMs ?? 600_000;
     const res = await rich(new Promise<CreateBaselineResponse>((resolve, reject) => {
@@ -291,7 +292,7 @@ export class Client {
           const kn = schema.numeric.length, kc = schema.categorical.length, ks = schema.scores.length;
           await send({ payload: { $case: "batch", value: Batch.fromPartial({
             monitor: name,
-            numeric: a.numeric && tensor(slice(a.numeric, kn), [n, kn]),
+            numeric: numeric && tensor(slice(numeric, kn), [n, kn]),
             categorical: a.categorical && int64Tensor(slice(a.categorical, kc), [n, kc]),
             scores: a.scores && tensor(slice(a.scores, ks), [n, ks]),
             embeddings,

@@ -211,6 +211,8 @@ export function splitItem(item: LogItem, k: number): [LogItem, LogItem] {
 export interface Assembled {
   rows: number;
   numeric?: Float32Array;
+  /** Instead of `numeric`: the bytes of row-major Float32Array blocks, in order (views of the caller's arrays). */
+  numericChunks?: Uint8Array[];
   categorical?: Int32Array;
   embeddings: Map<string, Float32Array>;
   scores?: Float32Array;
@@ -275,10 +277,15 @@ export function assemble(schema: ClientSchema, items: LogItem[]): Assembled {
   const kc = schema.categorical.length;
   const ks = schema.scores.length;
   const out: Assembled = { rows: n, embeddings: new Map() };
-  const only = items.length === 1 && !items[0].single ? items[0] : null;
-  // one row-major Float32Array block makes the whole batch: its numeric columns are a view, not a copy
-  const view = only && only.input.features instanceof Float32Array ? only.input.features.subarray(only.start * kn, (only.start + n) * kn) : null;
-  const numeric = view ?? (kn ? new Float32Array(n * kn) : undefined);
+  // row-major Float32Array blocks only: the numeric tensor is their bytes, chunk after chunk (no copy here)
+  const chunked = kn > 0 && items.every((it) => !it.single && it.input.features instanceof Float32Array);
+  if (chunked) {
+    out.numericChunks = items.map((it) => {
+      const f = it.input.features as Float32Array;
+      return new Uint8Array(f.buffer, f.byteOffset + it.start * kn * 4, it.rows * kn * 4);
+    });
+  }
+  const numeric = chunked || !kn ? undefined : new Float32Array(n * kn);
   const categorical = kc ? new Int32Array(n * kc) : undefined;
   const scores = ks ? new Float32Array(n * ks) : undefined;
   const latency = withLatency ? new Float32Array(n) : undefined;
@@ -313,7 +320,7 @@ export function assemble(schema: ClientSchema, items: LogItem[]): Assembled {
     }
     const { start, rows } = it;
     const f = inp.features;
-    if (numeric && !view) {
+    if (numeric) {
       if (f instanceof Float32Array || f instanceof Float64Array || Array.isArray(f)) {
         copyMatrix(f as ArrayLike<number> | number[][], start, rows, kn, numeric, at);
       } else {
@@ -366,5 +373,18 @@ export function assemble(schema: ClientSchema, items: LogItem[]): Assembled {
   if (status) out.statusCodes = status;
   if (ids && n) out.requestIds = ids;
   for (const [name, , arr] of embeds) out.embeddings.set(name, arr);
+  return out;
+}
+
+/** The numeric columns as one Float32Array (joining `numericChunks` when assemble left them apart). */
+export function numericColumns(a: Assembled): Float32Array | undefined {
+  if (a.numeric || !a.numericChunks) return a.numeric;
+  const out = new Float32Array(a.numericChunks.reduce((s, c) => s + c.byteLength, 0) / 4);
+  const bytes = new Uint8Array(out.buffer);
+  let at = 0;
+  for (const c of a.numericChunks) {
+    bytes.set(c, at);
+    at += c.byteLength;
+  }
   return out;
 }

@@ -18,7 +18,9 @@ import { Code, DriftdError } from "./errors";
 import { Batch, BatchAck, IngestServiceService, StreamBatchesResponse } from "./gen/driftd/v1/ingest";
 import { assemble, ClientSchema, LogItem, splitItem } from "./rows";
 import { encodeBatchRequest, int64Tensor, tensor } from "./wire";
-import type { Tensor } from "./gen/driftd/v1/tensor";
+import { DataType, Tensor } from "./gen/driftd/v1/tensor";
+
+const EMPTY = Buffer.alloc(0);
 
 const RETRY_CODES = new Set<number>([Code.RESOURCE_EXHAUSTED, Code.UNAVAILABLE]);
 const FATAL_STREAM_CODES = new Set<number>([Code.UNAUTHENTICATED, Code.PERMISSION_DENIED]);
@@ -259,7 +261,8 @@ export class BatchSender {
     for (const [name, arr] of a.embeddings) embeddings[name] = tensor(arr, [n, arr.length / Math.max(n, 1)]);
     const batch: Batch = {
       monitor: this.monitorName, producerId: this.producerId, sequence: seq,
-      numeric: a.numeric && tensor(a.numeric, [n, this.schema.numeric.length]),
+      numeric: a.numeric ? tensor(a.numeric, [n, this.schema.numeric.length])
+        : a.numericChunks && { dtype: DataType.DATA_TYPE_FLOAT32, shape: [n, this.schema.numeric.length], data: EMPTY },
       categorical: a.categorical && int64Tensor(a.categorical, [n, this.schema.categorical.length]),
       embeddings,
       scores: a.scores && tensor(a.scores, [n, this.schema.scores.length]),
@@ -268,7 +271,7 @@ export class BatchSender {
       requestIds: a.requestIds ?? [],
       eventTime: undefined,
     };
-    const bytes = encodeBatchRequest(batch); // tensor bytes copied once, into the message
+    const bytes = encodeBatchRequest(batch, a.numericChunks); // tensor bytes copied once, into the message
     return { sequence: seq, rows, bytes, attempts: 0 };
   }
 

@@ -77,9 +77,8 @@ function writeVarint(buf: Buffer, at: number, n: number): number {
 const LEN = 2; // wire type of length-delimited fields
 
 /** A Tensor's wire bytes, without its data: [header, data length]. */
-function tensorParts(t: Tensor): { head: Uint8Array; size: number } {
+function tensorParts(t: Tensor, n: number): { head: Uint8Array; size: number } {
   const head = Tensor.encode({ dtype: t.dtype, shape: t.shape, data: EMPTY }).finish();
-  const n = t.data.byteLength;
   return { head, size: head.byteLength + (n ? 1 + varintLen(n) + n : 0) };
 }
 
@@ -89,9 +88,11 @@ const EMPTY = Buffer.alloc(0);
  * `StreamBatchesRequest{batch}` serialised with every tensor's bytes copied exactly once, straight
  * into the one output buffer (the generic encoder copies them once per nesting level: request,
  * batch, tensor). The small fields go through the generated encoder; protobuf lets the tensor fields
- * follow them. Decodes to the same message as `StreamBatchesRequest.encode({batch})`.
+ * follow them. Decodes to the same message as `StreamBatchesRequest.encode({batch})`. With
+ * `numericChunks`, the numeric tensor's bytes are those chunks, one after the other (rows of
+ * several Float32Array blocks go from the caller's arrays straight into the message).
  */
-export function encodeBatchRequest(batch: Batch): Buffer {
+export function encodeBatchRequest(batch: Batch, numericChunks?: Uint8Array[]): Buffer {
   const fields: [number, string | null, Tensor][] = [];
   const top: [number, Tensor | undefined][] = [[4, batch.numeric], [5, batch.categorical], [7, batch.scores], [8, batch.latencyMs],
     [9, batch.statusCodes]];
@@ -100,11 +101,13 @@ export function encodeBatchRequest(batch: Batch): Buffer {
   const small = Batch.encode({ ...batch, numeric: undefined, categorical: undefined, embeddings: {}, scores: undefined,
     latencyMs: undefined, statusCodes: undefined }).finish();
   const parts = fields.map(([no, key, t]) => {
-    const { head, size } = tensorParts(t);
+    const chunks = no === 4 && numericChunks ? numericChunks : [t.data];
+    const n = chunks.reduce((a, c) => a + c.byteLength, 0);
+    const { head, size } = tensorParts(t, n);
     const keyBytes = key === null ? null : Buffer.from(key, "utf8");
     // a map entry is a message {1: key, 2: value}
     const entry = keyBytes === null ? size : 1 + varintLen(keyBytes.length) + keyBytes.length + 1 + varintLen(size) + size;
-    return { no, keyBytes, t, head, size, entry };
+    return { no, keyBytes, chunks, n, head, size, entry };
   });
   let batchLen = small.byteLength;
   for (const p of parts) batchLen += 1 + varintLen(p.entry) + p.entry;
@@ -128,12 +131,13 @@ export function encodeBatchRequest(batch: Batch): Buffer {
     }
     out.set(p.head, at);
     at += p.head.byteLength;
-    const n = p.t.data.byteLength;
-    if (n) {
+    if (p.n) {
       out[at++] = (3 << 3) | LEN;
-      at = writeVarint(out, at, n);
-      out.set(p.t.data, at);
-      at += n;
+      at = writeVarint(out, at, p.n);
+      for (const c of p.chunks) {
+        out.set(c, at);
+        at += c.byteLength;
+      }
     }
   }
   if (at !== total) throw new Error(`encodeBatchRequest: wrote ${at} of ${total} bytes`);

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { DriftdError } from "../src";
 import { DataType } from "../src/gen/driftd/v1/tensor";
-import { assemble, buildItem, ClientSchema, splitItem } from "../src/rows";
+import { assemble, buildItem, ClientSchema, numericColumns, splitItem } from "../src/rows";
 import { encodeBatchRequest, fromTensor, int64Tensor, tensor } from "../src/wire";
 import { Batch, StreamBatchesRequest } from "../src/gen/driftd/v1/ingest";
 
@@ -37,7 +37,14 @@ test("a block split in two assembles to the same columns", () => {
   const whole = buildItem(s, { features: data, latencyMs: new Float32Array(10).fill(3), statusCodes: Array(10).fill(200) });
   const [head, tail] = splitItem(whole, 4);
   const a = assemble(s, [head, tail]);
-  assert.deepEqual(Array.from(a.numeric!), Array.from(data));
+  // Float32Array blocks are not copied by assemble: their bytes go to the encoder as chunks (views)
+  assert.equal(a.numeric, undefined);
+  assert.deepEqual(a.numericChunks!.map((c) => c.byteLength), [4 * 2 * 4, 6 * 2 * 4]);
+  assert.equal(a.numericChunks![1].buffer, data.buffer);
+  assert.deepEqual(Array.from(numericColumns(a)!), Array.from(data));
+  // mixed with a record-of-columns block, everything is copied into one array
+  const mixed = assemble(s, [head, buildItem(s, { features: { b: [1] } })]);
+  assert.deepEqual(Array.from(mixed.numeric!), [...Array.from(data.subarray(0, 8)), NaN, 1]);
   assert.deepEqual(Array.from(a.statusCodes!), Array(10).fill(200));
   assert.equal(a.latencyMs!.length, 10);
 });
@@ -76,6 +83,10 @@ test("the one-copy batch encoder decodes to the same message as the generated en
   const generic = Buffer.from(StreamBatchesRequest.encode({ batch }).finish());
   assert.equal(mine.length, generic.length);
   assert.deepEqual(StreamBatchesRequest.decode(mine), StreamBatchesRequest.decode(generic));
+  // the numeric bytes given as chunks: the same message
+  const bytes = new Uint8Array(f.buffer);
+  const chunked = encodeBatchRequest({ ...batch, numeric: { ...batch.numeric!, data: Buffer.alloc(0) } }, [bytes.subarray(0, 20), bytes.subarray(20)]);
+  assert.deepEqual(StreamBatchesRequest.decode(chunked), StreamBatchesRequest.decode(generic));
   const back = StreamBatchesRequest.decode(mine).batch!;
   assert.deepEqual(Array.from(fromTensor(back.numeric!) as Float32Array), Array.from(f));
   assert.equal(back.sequence, 300);
