@@ -16,7 +16,7 @@ before(async () => {
 
 after(async () => {
   await client?.close(5000);
-  await served?.stop();
+  await served?.dispose();
 });
 
 const ID = "alarmed";

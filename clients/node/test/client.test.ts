@@ -15,7 +15,7 @@ before(async () => {
 
 after(async () => {
   await client?.close(5000);
-  await served?.stop();
+  await served?.dispose();
 });
 
 async function makeMonitor(id: string, extra: Parameters<Client["createMonitor"]>[1] = {}): Promise<MonitorHandle> {

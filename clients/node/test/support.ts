@@ -41,11 +41,20 @@ export class Served {
     return `127.0.0.1:${this.port}`;
   }
 
+  private ownedRoot: string | null = null;
+
   static async start(dataDir?: string, port?: number): Promise<Served> {
-    const dir = dataDir ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), "driftd-node-")), "data");
-    const s = new Served(dir, port ?? (await freePort()));
+    const root = dataDir === undefined ? fs.mkdtempSync(path.join(os.tmpdir(), "driftd-node-")) : null;
+    const s = new Served(dataDir ?? path.join(root!, "data"), port ?? (await freePort()));
+    s.ownedRoot = root;
     await s.startProcess();
     return s;
+  }
+
+  /** Stop, and remove the temp directory the server was started in (when start() made it). */
+  async dispose(): Promise<void> {
+    await this.stop();
+    if (this.ownedRoot !== null) fs.rmSync(this.ownedRoot, { recursive: true, force: true });
   }
 
   async startProcess(): Promise<void> {
