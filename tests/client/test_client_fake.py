@@ -345,3 +345,22 @@ def test_stream_without_acks_is_abandoned_and_batches_resent(server):
     assert s.rows_acked == 100 and s.reconnects >= 1
     assert server.state.duplicates == 1  # the resend was recognised as already applied
     assert_exactly_once(server.state, 100)
+
+
+def test_rows_with_and_without_optional_groups_never_share_a_batch(server):
+    """Latencies / status codes / request ids go in a batch for all its rows or none: mixing rows
+    that carry them with rows that do not must split batches, never drop the values."""
+    with Client(server.target, linger_s=10) as client:  # everything waits for flush(): one chance to mix
+        mon = client.monitor("m")
+        block = rows(0, 100)
+        mon.log(block[:40])                                                   # no latency
+        mon.log(block[40:70], latency_ms=np.full(30, 7.0), request_ids=[f"r{i}" for i in range(40, 70)])
+        for i in range(70, 100):                                              # single rows, latency only
+            mon.log(features={f: float(block[i, k]) for k, f in enumerate(F)}, latency_ms=9.0)
+        assert mon.flush(10)
+    assert_exactly_once(server.state, 100)
+    latency = np.sort(server.state.column("latency_ms"))
+    np.testing.assert_array_equal(latency, np.r_[np.full(30, 7.0), np.full(30, 9.0)].astype(np.float32))
+    with server.state.lock:
+        ids = [rid for a in server.state.applied for rid in a.request_ids]
+    assert ids == [f"r{i}" for i in range(40, 70)]

@@ -85,6 +85,12 @@ class LogItem:
         return cls(rows, False, table or None, arrays["embeddings"] or None, arrays.get("scores"), arrays.get("latency_ms"),
                    arrays.get("status_codes"), arrays["request_ids"])
 
+    @property
+    def optional_groups(self) -> tuple[bool, bool, bool]:
+        """Which optional groups (latency, status codes, request ids) the item carries. A batch
+        carries a group for all its rows or none, so items that differ here never share a batch."""
+        return self.latency_ms is not None, self.status_codes is not None, self.request_ids is not None
+
     def split(self, k: int) -> tuple["LogItem", "LogItem"]:
         """The first k rows and the rest of a block (sender thread only: used to keep messages under the limit)."""
         return _split_item(self, k)

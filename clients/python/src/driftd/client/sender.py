@@ -167,7 +167,8 @@ class BatchSender:
         for a full buffer. The lock is held only to move item references, never during conversion."""
         with self._cond:
             run: list[LogItem] = []
-            while self._items and len(run) < chunk and self._items[0].single:
+            while (self._items and len(run) < chunk and self._items[0].single
+                   and (not run or self._items[0].optional_groups == run[0].optional_groups)):
                 run.append(self._items.popleft())
             if len(run) < 2:
                 self._items.extendleft(reversed(run))
@@ -193,6 +194,8 @@ class BatchSender:
         while (self._front or self._items) and rows < max_rows:
             src = self._front if self._front else self._items
             item = src[0]
+            if taken and item.optional_groups != taken[0].optional_groups:
+                break  # e.g. rows with latencies after rows without: next batch, or the latencies would be lost
             if rows + item.rows > max_rows:
                 if taken and item.single:
                     break
