@@ -76,6 +76,7 @@ class Outcome:
     phase_starts: dict[str, float] = field(default_factory=dict)
     events: list[tuple[float, alarm_pb2.AlarmEvent]] = field(default_factory=list)
     snapshots: int = 0
+    drift_series: int = 0  # driftd_feature_* samples on /metrics at the end
 
     def phase_at(self, t: float) -> str:
         current = PHASES[0].name
@@ -175,18 +176,31 @@ def to_batch(rows: dict[str, np.ndarray], monitor: str, sequence: int, request_i
     return b
 
 
+def _report_metrics(metrics_port: int, console: Console) -> int:
+    """What a Prometheus scrape of the demo server sees at the end (one line)."""
+    import urllib.request
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+    feature = [line for line in text.splitlines() if line.startswith("driftd_feature_")]
+    series = {line.split("{")[0] for line in text.splitlines() if line.startswith("driftd_") and not line.startswith("#")}
+    console.print(f"/metrics: {len(series)} driftd series families, {len(feature)} per-feature drift samples "
+                  "(`driftd export prometheus-rules` / `grafana-dashboard` turn them into alerts and a dashboard)")
+    return len(feature)
+
+
 async def run_demo(sc: Scenario, console: Console, data_dir: Path | None = None) -> tuple[bool, Outcome]:
     from driftd.server.app import build_server
     from driftd.server.config import Settings
 
     tmp = tempfile.TemporaryDirectory(prefix="driftd-demo-") if data_dir is None else None
-    settings = Settings(data_dir=Path(tmp.name) if tmp else data_dir, grpc_port=0, metrics_port=-1, grace_period_s=1.0)
+    settings = Settings(data_dir=Path(tmp.name) if tmp else data_dir, grpc_port=0, metrics_port=0, grace_period_s=1.0)
     server, port = await build_server(settings)
     await server.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
     outcome = Outcome()
     try:
-        console.print(f"[bold]driftd demo[/bold] — server on 127.0.0.1:{port}, store in {settings.data_dir}")
+        console.print(f"[bold]driftd demo[/bold] — server on 127.0.0.1:{port}, store in {settings.data_dir}, "
+                      f"Prometheus metrics on http://127.0.0.1:{server.metrics_port}/metrics")
         monitor_name = "monitors/fraud-demo"
         await monitor_pb2_grpc.MonitorServiceStub(channel).CreateMonitor(m.CreateMonitorRequest(monitor_id="fraud-demo", monitor=monitor_spec(sc)))
         traffic = Traffic(sc.seed)
@@ -210,6 +224,7 @@ async def run_demo(sc: Scenario, console: Console, data_dir: Path | None = None)
         snapshots_task.cancel()
         await asyncio.gather(alarms_task, snapshots_task, return_exceptions=True)
         ok = _summarise(sc, console, outcome)
+        outcome.drift_series = await asyncio.to_thread(_report_metrics, server.metrics_port, console)
         return ok, outcome
     finally:
         await channel.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -19,4 +20,6 @@ def test_demo_short_mode_detects_every_drift():
     for drift in ("mean shift", "variance change", "categorical share change", "embedding shift", "latency spike", "label-accuracy drop"):
         assert drift in out
     assert "not detected" not in out
+    assert "Prometheus metrics on http://127.0.0.1:" in out
+    assert re.search(r"/metrics: \d+ driftd series families, [1-9]\d* per-feature drift samples", out), out[-2000:]
     assert "Traceback" not in result.stderr and "never retrieved" not in result.stderr
