@@ -36,8 +36,13 @@ class Subscription:
     buffer_size: int
     queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     lagged: bool = False
+    # Highest sequence this subscriber has been offered, matching or not: what a heartbeat may
+    # report. The store's high-water mark may already cover an event not yet offered (it is
+    # appended before the fan-out), and a client resuming from that would miss it.
+    seen: int = 0
 
     def offer(self, event: StoredAlarmEvent) -> None:
+        self.seen = max(self.seen, event.sequence)
         if self.lagged or not self.matches(event):
             return
         if self.queue.qsize() >= self.buffer_size:
@@ -82,13 +87,14 @@ class AlarmHub:
 
     async def subscribe(self, matches: Callable[[StoredAlarmEvent], bool], start_after: int | None,
                         heartbeat_s: float) -> AsyncIterator[StoredAlarmEvent | int]:
-        """Yield events (replayed, then live) and, after `heartbeat_s` without one, the log's
-        high-water mark as an int. Raises OutOfRange (CURSOR_EXPIRED) for a pruned cursor and
+        """Yield events (replayed, then live) and, after `heartbeat_s` without one, the highest
+        sequence this subscriber has been offered (a safe resume cursor) as an int. Raises OutOfRange (CURSOR_EXPIRED) for a pruned cursor and
         SubscriberLagged when the subscriber falls behind."""
         sub = Subscription(matches, self._buffer)
         async with self._lock:  # register atomically w.r.t. publish: nothing slips between replay and live
             self._subscriptions.add(sub)
             last = self._store.alarm_high_water() if start_after is None else start_after
+            sub.seen = self._store.alarm_high_water()
         try:
             if start_after is not None:
                 while True:
@@ -103,7 +109,8 @@ class AlarmHub:
                 try:
                     event = await asyncio.wait_for(sub.queue.get(), timeout=heartbeat_s)
                 except asyncio.TimeoutError:
-                    yield self._store.alarm_high_water()
+                    # the queue is empty: every event offered so far has been yielded (or filtered out)
+                    yield max(last, sub.seen)
                     continue
                 if event is None:
                     raise SubscriberLagged(last, self._buffer)

@@ -134,6 +134,25 @@ async def test_heartbeat_carries_high_water(alarm_served):
         break
 
 
+async def test_heartbeat_covers_only_events_offered_to_this_subscriber(alarm_served):
+    """A filtered live subscription's heartbeat moves past events filtered out for it (a safe
+    resume cursor), and never past the last event it was offered."""
+    other = await make_monitor(alarm_served, "other")
+    stub = alarm_pb2_grpc.AlarmServiceStub(alarm_served.channel)
+    call = stub.SubscribeAlarms(a.SubscribeAlarmsRequest(monitors=["monitors/fraud-none"],
+                                                         heartbeat_interval=duration_pb2.Duration(nanos=50_000_000)))
+    beats = []
+    async for resp in call:
+        beats.append(resp.heartbeat.high_water_sequence)
+        if len(beats) == 1:
+            stored = await flip(alarm_served, other, 0)  # events of a monitor this subscriber filters out
+            top = max(e.sequence for e in stored)
+        if len(beats) == 3:
+            call.cancel()
+            break
+    assert beats[0] == 0 and beats[-1] == top
+
+
 async def test_expired_cursor_out_of_range(tmp_path):
     served = await start_served(tmp_path / "data", alarm_event_retention=2)
     try:

@@ -107,3 +107,21 @@ async def test_cli_follow_prints_events(tmp_path):
         assert listed.returncode == 0 and "monitors/fraud/alarms/psi.age firing" in out.decode()
     finally:
         await stop_served(served)
+
+
+def test_live_only_subscription_resumes_from_its_last_heartbeat():
+    """No event seen yet: after a heartbeat, a reconnect asks to start after its high-water mark
+    (events during the outage are replayed, none lost); before any heartbeat it stays live-only."""
+    from driftd.client.alarms import Subscription
+    from driftd.v1 import alarm_pb2
+
+    sub = Subscription()
+    assert not sub.request([], [], {}, 1.0).HasField("start_after_sequence")
+    sub.accept(alarm_pb2.SubscribeAlarmsResponse(heartbeat=alarm_pb2.Heartbeat(high_water_sequence=0)))
+    req = sub.request([], [], {}, 1.0)
+    assert req.HasField("start_after_sequence") and req.start_after_sequence == 0
+    sub.accept(alarm_pb2.SubscribeAlarmsResponse(heartbeat=alarm_pb2.Heartbeat(high_water_sequence=7)))
+    assert sub.request([], [], {}, 1.0).start_after_sequence == 7
+    assert sub.accept(alarm_pb2.SubscribeAlarmsResponse(event=alarm_pb2.AlarmEvent(sequence=7))) is None  # covered already
+    assert sub.accept(alarm_pb2.SubscribeAlarmsResponse(event=alarm_pb2.AlarmEvent(sequence=8))).sequence == 8
+    assert sub.request([], [], {}, 1.0).start_after_sequence == 8

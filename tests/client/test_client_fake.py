@@ -76,6 +76,22 @@ def test_retry_info_delay_is_honoured(server):
     assert st.applied_rows() == 10
 
 
+def test_a_short_retry_delay_still_backs_off_exponentially(server):
+    """The server asks for 10 ms each time; the client waits at least its own growing backoff
+    (>= 25, 50, 100, 200 ms with jitter), so a full queue is not hammered."""
+    st = server.state
+    st.exhaust_next = 4
+    st.retry_delay_s = 0.01
+    with Client(server.target) as client:
+        mon = client.monitor("m")
+        mon.log(rows(0, 10))
+        assert mon.flush(timeout=20)
+    times = st.receive_times[(client.producer_id, 1)]
+    gaps = np.diff(times)
+    assert len(times) == 5 and all(g >= 0.5 * 0.05 * 2 ** i - 0.005 for i, g in enumerate(gaps)), gaps
+    assert st.applied_rows() == 10
+
+
 def test_buffer_is_bounded_while_server_is_down_and_drains_after(server):
     port = server.port
     client = Client(server.target, buffer_rows=5000, linger_s=0.01)

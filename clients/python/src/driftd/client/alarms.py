@@ -38,23 +38,36 @@ class Subscription:
     high_water: int = 0
     reconnects: int = 0
     _backoff: float = field(default=0.1, repr=False)
+    _heartbeat_seen: bool = field(default=False, repr=False)
 
     def request(self, monitors, severities, labels, heartbeat_s: float) -> alarm_pb2.SubscribeAlarmsRequest:
         req = alarm_pb2.SubscribeAlarmsRequest(
             monitors=[m if m.startswith("monitors/") else f"monitors/{m}" for m in monitors],
             severities=[SEVERITIES[s] if isinstance(s, str) else s for s in severities], labels=dict(labels))
         req.heartbeat_interval.FromMilliseconds(int(heartbeat_s * 1000))
-        if self.last_sequence is not None:
-            req.start_after_sequence = self.last_sequence
+        cursor = self.cursor
+        if cursor is not None:
+            req.start_after_sequence = cursor
         return req
+
+    @property
+    def cursor(self) -> int | None:
+        """Where to resume: past the last event delivered and past the last heartbeat's high-water
+        mark (which only covers events this subscription was offered), so a live-only subscription
+        that saw no event yet still resumes without losing what happens while it is disconnected."""
+        if self.last_sequence is None and not self._heartbeat_seen:
+            return None
+        return max(self.last_sequence or 0, self.high_water)
 
     def accept(self, response: alarm_pb2.SubscribeAlarmsResponse) -> alarm_pb2.AlarmEvent | None:
         self._backoff = 0.1
         if response.HasField("heartbeat"):
             self.high_water = max(self.high_water, response.heartbeat.high_water_sequence)
+            self._heartbeat_seen = True
             return None
         event = response.event
-        if self.last_sequence is not None and event.sequence <= self.last_sequence:
+        cursor = self.cursor
+        if cursor is not None and event.sequence <= cursor:
             return None  # never yield a duplicate, whatever the server replays
         self.last_sequence = event.sequence
         self.high_water = max(self.high_water, event.sequence)

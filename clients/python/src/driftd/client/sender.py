@@ -285,10 +285,11 @@ class BatchSender:
                 self.stats.rows_acked += pending.rows
                 self.stats.duplicates += int(ack.duplicate)
             elif code in RETRY_CODES:
-                delay = retry_delay(ack.status)
                 pending.attempts += 1
-                if delay is None:  # exponential backoff with full jitter: 50 ms, 100 ms, ... capped at 5 s
-                    delay = random.uniform(0.5, 1.0) * min(5.0, 0.05 * 2 ** min(pending.attempts - 1, 8))
+                # exponential backoff with jitter (50 ms, 100 ms, ... capped at 5 s), never shorter than
+                # the server's RetryInfo: a queue that stays full must not see the batch every 50 ms forever
+                backoff_s = random.uniform(0.5, 1.0) * min(5.0, 0.05 * 2 ** min(pending.attempts - 1, 8))
+                delay = max(retry_delay(ack.status) or 0.0, backoff_s)
                 self.stats.last_error = f"batch {ack.sequence} retried: {code_pb2.Code.Name(code)}: {ack.status.message}"
                 heapq.heappush(self._retry, (time.monotonic() + delay, ack.sequence))
             else:
@@ -334,7 +335,7 @@ class BatchSender:
                         self._cond.notify_all()
                     return
                 delay = retry_delay(status) if status is not None else None
-                backoff = delay if delay is not None else min(backoff * 2, 5.0)
+                backoff = max(delay or 0.0, min(backoff * 2, 5.0))
             finally:
                 alive.clear()
                 if call is not None:
