@@ -61,7 +61,20 @@ interface Pending {
   sequence: number;
   rows: number;
   bytes: Buffer;
+  /** retry-status acks so far (backoff grows with it; the batch is deleted on its ack) */
   attempts: number;
+  /** index (in enqueued-row order) of the batch's first row: flush() waits for batches before its mark */
+  firstRow: number;
+  /** written on the current stream and not answered yet (only these can time out) */
+  onWire: boolean;
+  /** when a retry-status ack asked to wait: not resent before this time (kept across reconnects) */
+  retryAt: number;
+}
+
+/** Exponential backoff with jitter (50 ms, 100 ms, ... capped at 5 s), never below the server's RetryInfo delay. */
+export function retryDelay(attempts: number, serverDelayMs: number | undefined): number {
+  const backoff = (0.5 + Math.random() * 0.5) * Math.min(5000, 50 * 2 ** Math.min(Math.max(attempts - 1, 0), 8));
+  return Math.max(serverDelayMs ?? 0, backoff);
 }
 
 /** A promise-based condition: `wait(ms)` resolves on the next `notify()` or after ms. */
@@ -90,7 +103,7 @@ class Signal {
 
 function optionalShape(item: LogItem): number {
   const i = item.input;
-  return (i.latencyMs === undefined ? 0 : 1) | (i.statusCodes === undefined ? 0 : 2) | (i.requestIds === undefined ? 0 : 4);
+  return (i.latencyMs == null ? 0 : 1) | (i.statusCodes == null ? 0 : 2) | (i.requestIds == null ? 0 : 4);
 }
 
 export class BatchSender {
@@ -100,7 +113,15 @@ export class BatchSender {
   };
   private readonly stub: GrpcClient & { streamBatches(metadata: Metadata): ClientDuplexStream<Buffer, StreamBatchesResponse> };
   private readonly items: LogItem[] = [];
+  /** first row index of each buffered item (parallel to items) */
+  private readonly itemsFirst: number[] = [];
   private itemsHead = 0;
+  /** rows ever passed to enqueue (accepted or dropped): flush() marks this */
+  private enqueuedRows = 0;
+  /** batches written on the current stream and not answered yet */
+  private onWire = 0;
+  /** RetryInfo delay of the last stream-level error (wait at least this before reconnecting) */
+  private streamRetryMs: number | undefined;
   private buffered = 0;
   private inflightRows = 0;
   private oldestWait = 0;
@@ -140,8 +161,11 @@ export class BatchSender {
   /** Never blocks: false (rows counted as dropped) when the buffer is full or the sender closed. */
   enqueue(item: LogItem): boolean {
     this.stats.rowsLogged += item.rows;
-    // the bound covers rows waiting AND rows in unacked batches: memory stays bounded while the server is down
-    if (this.closing || this.buffered + this.inflightRows + item.rows > this.opts.bufferRows) {
+    const first = this.enqueuedRows;
+    this.enqueuedRows += item.rows;
+    // the bound covers rows waiting AND rows in unacked batches: memory stays bounded while the server is down;
+    // after a fatal stream error (UNAUTHENTICATED / PERMISSION_DENIED) nothing would ever be sent: drop
+    if (this.closing || this.fatal !== null || this.buffered + this.inflightRows + item.rows > this.opts.bufferRows) {
       this.stats.rowsDropped += item.rows;
       return false;
     }
@@ -149,11 +173,13 @@ export class BatchSender {
       this.oldestWait = Date.now();
       this.signalledFull = false;
       this.items.push(item);
+      this.itemsFirst.push(first);
       this.buffered += item.rows;
       this.wake.notify(); // starts the linger clock in the loop
       return true;
     }
     this.items.push(item);
+    this.itemsFirst.push(first);
     this.buffered += item.rows;
     if (!this.signalledFull && this.buffered * this.schema.rowBytes >= this.opts.minBatchBytes) {
       this.signalledFull = true;
@@ -166,14 +192,24 @@ export class BatchSender {
     return this.buffered > 0;
   }
 
+  /** True while some row with index < mark is still buffered or in an unacked batch. */
+  private pendingBefore(mark: number): boolean {
+    if (this.itemsHead < this.items.length && this.itemsFirst[this.itemsHead] < mark) return true;
+    // batches are formed in row order: the first unacked one (by sequence) has the smallest first row
+    for (const p of this.unacked.values()) if (p.firstRow < mark) return true;
+    return false;
+  }
+
   /** Resolves true once everything logged before the call is acknowledged (or rejected); false on
    * timeout. Rejects when the server refused the stream for good (UNAUTHENTICATED / PERMISSION_DENIED). */
   async flush(timeoutMs?: number): Promise<boolean> {
     const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
+    // rows logged after this call do not hold it up (steady logging would never let the buffer empty)
+    const mark = this.enqueuedRows;
     this.flushRequested += 1;
     this.wake.notify();
     try {
-      while (this.waiting() || this.unacked.size) {
+      while (this.pendingBefore(mark)) {
         if (this.fatal) throw this.fatal;
         const remaining = deadline - Date.now();
         if (remaining <= 0) return false;
@@ -211,8 +247,10 @@ export class BatchSender {
       this.stats.lastError = `closed with ${abandoned} rows not acknowledged (last: ${this.stats.lastError})`;
     }
     this.items.length = 0;
+    this.itemsFirst.length = 0;
     this.itemsHead = 0;
     this.unacked.clear();
+    this.onWire = 0;
     this.buffered = this.inflightRows = 0;
     this.changed.notify();
     return flushed;
@@ -225,6 +263,7 @@ export class BatchSender {
     const taken: LogItem[] = [];
     let rows = 0;
     let shape = -1;
+    const firstRow = this.itemsFirst[this.itemsHead] ?? this.enqueuedRows;
     while (this.itemsHead < this.items.length && rows < maxRows) {
       let item = this.items[this.itemsHead];
       // one batch carries latency / status codes / request ids for all its rows or none: items that
@@ -237,6 +276,7 @@ export class BatchSender {
         // a block bigger than what fits: take its head (views, no copy) so no message passes maxBatchBytes
         const [head, tail] = splitItem(item, maxRows - rows);
         this.items[this.itemsHead] = tail;
+        this.itemsFirst[this.itemsHead] += head.rows;
         item = head;
       } else {
         this.itemsHead += 1;
@@ -246,9 +286,11 @@ export class BatchSender {
     }
     if (this.itemsHead > 4096 && this.itemsHead * 2 > this.items.length) {
       this.items.splice(0, this.itemsHead);
+      this.itemsFirst.splice(0, this.itemsHead);
       this.itemsHead = 0;
     } else if (this.itemsHead === this.items.length) {
       this.items.length = 0;
+      this.itemsFirst.length = 0;
       this.itemsHead = 0;
     }
     if (!taken.length) return null;
@@ -272,7 +314,7 @@ export class BatchSender {
       eventTime: undefined,
     };
     const bytes = encodeBatchRequest(batch, a.numericChunks); // tensor bytes copied once, into the message
-    return { sequence: seq, rows, bytes, attempts: 0 };
+    return { sequence: seq, rows, bytes, attempts: 0, firstRow, onWire: false, retryAt: 0 };
   }
 
   private handleAck(ack: BatchAck | undefined): void {
@@ -280,6 +322,10 @@ export class BatchSender {
     this.lastProgress = Date.now();
     const pending = this.unacked.get(ack.sequence);
     if (pending === undefined) return;
+    if (pending.onWire) {
+      pending.onWire = false;
+      this.onWire -= 1;
+    }
     const code = ack.status?.code ?? Code.OK;
     if (code === Code.OK) {
       this.unacked.delete(ack.sequence);
@@ -289,10 +335,11 @@ export class BatchSender {
     } else if (RETRY_CODES.has(code)) {
       const err = DriftdError.fromStatus(ack.status!);
       pending.attempts += 1;
-      // exponential backoff with full jitter: 50 ms, 100 ms, ... capped at 5 s, unless the server said when
-      const delay = err.retryDelayMs ?? (0.5 + Math.random() * 0.5) * Math.min(5000, 50 * 2 ** Math.min(pending.attempts - 1, 8));
+      // grows per batch (50 ms, 100 ms, ... 5 s, jittered), never below what the server said (RetryInfo)
+      const delay = retryDelay(pending.attempts, err.retryDelayMs);
       this.stats.lastError = `batch ${ack.sequence} retried: ${err.message}`;
-      this.retry.push({ due: Date.now() + delay, seq: ack.sequence });
+      pending.retryAt = Date.now() + delay;
+      this.retry.push({ due: pending.retryAt, seq: ack.sequence });
       this.retry.sort((x, y) => x.due - y.due);
     } else {
       const err = DriftdError.fromStatus(ack.status!);
@@ -325,7 +372,13 @@ export class BatchSender {
       if (outcome === "idle") continue; // ended by us with everything acknowledged: not a failure
       if (outcome === "acked") backoff = 50;
       this.stats.reconnects += 1;
-      await this.wake.wait(backoff * (0.5 + Math.random()));
+      // a stream error's RetryInfo (e.g. the server shedding load) is a floor on the wait
+      const serverDelay = this.streamRetryMs ?? 0;
+      this.streamRetryMs = undefined;
+      const wait = Math.max(serverDelay, backoff * (0.5 + Math.random()));
+      const until = Date.now() + wait;
+      // wake-ups (new rows, flush()) do not cut the wait short
+      while (!this.done() && Date.now() < until) await this.wake.wait(until - Date.now());
       backoff = Math.min(backoff * 2, 5000);
     }
   }
@@ -337,6 +390,8 @@ export class BatchSender {
     this.call = call;
     let ended = false;
     let acked = false;
+    let timedOut = false;
+    let onEnd: (() => void) | null = null; // a backpressure wait, woken when the call ends
     const finished = new Promise<void>((resolve) => {
       call.on("data", (resp: StreamBatchesResponse) => {
         acked = true;
@@ -344,16 +399,19 @@ export class BatchSender {
       });
       call.on("error", (err: ServiceError) => {
         ended = true;
-        if (FATAL_STREAM_CODES.has(err.code)) {
-          this.fatal = DriftdError.fromServiceError(err);
-        }
-        if (err.code !== GrpcStatus.CANCELLED || !this.stopped) this.stats.lastError = `stream: ${DriftdError.fromServiceError(err).message}`;
+        const derr = DriftdError.fromServiceError(err);
+        if (FATAL_STREAM_CODES.has(err.code)) this.fatal = derr;
+        if (derr.retryDelayMs !== undefined) this.streamRetryMs = derr.retryDelayMs;
+        // our own cancel (close, ack timeout) keeps the message that says why
+        if (err.code !== GrpcStatus.CANCELLED || !(this.stopped || timedOut)) this.stats.lastError = `stream: ${derr.message}`;
+        onEnd?.();
         this.wake.notify();
         this.changed.notify();
         resolve();
       });
       call.on("status", () => {
         ended = true;
+        onEnd?.();
         this.wake.notify();
         resolve();
       });
@@ -362,35 +420,45 @@ export class BatchSender {
         this.wake.notify();
       });
     });
-    // after a (re)connect: everything unacked goes again, same sequences, in order
-    this.retry = [];
-    this.resend = [...this.unacked.keys()].sort((a, b) => a - b);
-    this.lastProgress = Date.now();
-    let idleSince = Date.now();
+    // after a (re)connect: everything unacked goes again, same sequences, in order; a batch still
+    // waiting out a retry delay keeps waiting (its retry entry stays)
+    const start = Date.now();
+    this.onWire = 0;
+    for (const p of this.unacked.values()) p.onWire = false;
+    this.retry = this.retry.filter((r) => r.due > start && this.unacked.get(r.seq)?.retryAt === r.due);
+    this.resend = [...this.unacked.values()].filter((p) => p.retryAt <= start).map((p) => p.sequence).sort((a, b) => a - b);
+    this.lastProgress = start;
+    let idleSince = start;
     let idle = false;
     while (!ended && !this.stopped) {
       const now = Date.now();
-      if (this.unacked.size && now - this.lastProgress > this.opts.ackTimeoutMs) {
-        // a stream that stopped answering (dead peer, no RST): give up on it, resend on a new one
+      if (this.onWire > 0 && now - this.lastProgress > this.opts.ackTimeoutMs) {
+        // a stream that stopped answering (dead peer, no RST): give up on it, resend on a new one.
+        // Only batches actually written count: one waiting out a retry delay is not overdue.
         this.stats.lastError = `no ack for ${this.opts.ackTimeoutMs} ms: reconnecting`;
+        timedOut = true;
         call.cancel();
         break;
       }
       while (this.retry.length && this.retry[0].due <= now) {
-        const { seq } = this.retry.shift()!;
-        if (this.unacked.has(seq)) this.resend.push(seq);
+        const { seq, due } = this.retry.shift()!;
+        const p = this.unacked.get(seq);
+        if (p !== undefined && !p.onWire && p.retryAt === due) this.resend.push(seq);
       }
       let pending: Pending | null = null;
-      if (this.resend.length) {
-        pending = this.unacked.get(this.resend.shift()!) ?? null;
-        if (pending) this.stats.batchesRetried += 1;
-      } else if (this.unacked.size < this.opts.maxUnacked && this.waiting()) {
+      while (this.resend.length && pending === null) {
+        const p = this.unacked.get(this.resend.shift()!);
+        if (p !== undefined && !p.onWire) {
+          pending = p;
+          this.stats.batchesRetried += 1;
+        }
+      }
+      if (pending === null && this.unacked.size < this.opts.maxUnacked && this.waiting()) {
         const ready = this.buffered * this.schema.rowBytes >= this.opts.minBatchBytes || this.flushRequested > 0 || this.closing
           || now - this.oldestWait >= this.opts.lingerMs;
         if (ready) {
           pending = this.formBatch();
           if (pending) {
-            if (!this.unacked.size) this.lastProgress = Date.now();
             this.unacked.set(pending.sequence, pending);
             this.inflightRows += pending.rows;
             this.stats.rowsSent += pending.rows;
@@ -414,18 +482,31 @@ export class BatchSender {
         let wait = 1000;
         if (this.waiting()) wait = Math.min(wait, this.opts.lingerMs - (now - this.oldestWait));
         if (this.retry.length) wait = Math.min(wait, this.retry[0].due - now);
-        if (this.unacked.size) wait = Math.min(wait, this.opts.ackTimeoutMs - (now - this.lastProgress) + 1);
+        if (this.onWire > 0) wait = Math.min(wait, this.opts.ackTimeoutMs - (now - this.lastProgress) + 1);
         await this.wake.wait(Math.max(1, wait));
         continue;
       }
       idleSince = Date.now();
+      // the ack clock runs from when the first batch goes on the wire (or the last ack)
+      if (this.onWire === 0) this.lastProgress = idleSince;
+      pending.onWire = true;
+      pending.retryAt = 0;
+      this.onWire += 1;
       if (!call.write(pending.bytes)) {
-        // transport backpressure: wait until the call drains (or ends)
+        // transport backpressure: wait until the call drains (or ends); no listener outlives the wait
         await new Promise<void>((resolve) => {
-          const go = () => { call.off("drain", go); resolve(); };
+          const go = () => {
+            call.off("drain", go);
+            onEnd = null;
+            resolve();
+          };
           call.on("drain", go);
-          finished.then(go);
+          if (ended) go();
+          else onEnd = go;
         });
+      } else {
+        // forming / encoding many batches back to back must not stall the event loop
+        await new Promise(setImmediate);
       }
     }
     await finished;

@@ -33,13 +33,27 @@ async function makeMonitor(id: string, extra: Parameters<Client["createMonitor"]
 }
 
 /** The first snapshot (from WatchSnapshots) whose row count reaches `rows`. */
-async function snapshotWithRows(handle: MonitorHandle, rows: number): Promise<v1.snapshot.Snapshot> {
-  const deadline = Date.now() + 20_000;
-  for await (const snap of handle.watchSnapshots()) {
-    if (snap.rowCount >= rows) return snap;
-    if (Date.now() > deadline) break;
+async function snapshotWithRows(handle: MonitorHandle, rows: number, timeoutMs = 20_000): Promise<v1.snapshot.Snapshot> {
+  // a wall-clock deadline that holds even when no snapshot arrives at all
+  const deadline = Date.now() + timeoutMs;
+  const it = handle.watchSnapshots();
+  let last = -1;
+  try {
+    for (;;) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) break;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<"timeout">((resolve) => { timer = setTimeout(() => resolve("timeout"), remaining); });
+      const r = await Promise.race([it.next(), timeout]);
+      clearTimeout(timer);
+      if (r === "timeout" || r.done) break;
+      last = r.value.rowCount;
+      if (r.value.rowCount >= rows) return r.value;
+    }
+  } finally {
+    void it.return(undefined).catch(() => undefined); // does not wait for a pending next()
   }
-  throw new Error(`no snapshot with ${rows} rows`);
+  throw new Error(`no snapshot with ${rows} rows within ${timeoutMs} ms (last row count ${last})`);
 }
 
 describe("streaming", () => {
@@ -121,6 +135,47 @@ describe("streaming", () => {
     const res = await m.logLabels([...Array.from({ length: 40 }, (_, i) => `q${i}`), "never-logged"], [...Array.from({ length: 40 }, (_, i) => i % 2), 1]);
     assert.equal(res.matched, 40);
     assert.equal(res.unmatched, 1);
+  });
+});
+
+describe("flush under steady logging", () => {
+  test("flush() waits for the rows logged before it, not for the buffer to drain", async () => {
+    const m = await makeMonitor("flush-steady");
+    const c = new Client(served.target, { lingerMs: 20 });
+    try {
+      const h = await c.monitor("flush-steady");
+      const row = (i: number) => ({ features: { amount: 100 + (i % 7), age: 30, country: "de" }, scores: [0.5] });
+      for (let i = 0; i < 200; i++) h.log(row(i));
+      let stop = false;
+      let i = 0;
+      const pump = (async () => {
+        while (!stop) {
+          h.log(row(i++));
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+      try {
+        await new Promise((r) => setTimeout(r, 100));
+        const before = h.stats().rowsLogged;
+        const t0 = Date.now();
+        assert.equal(await h.flush(10_000), true);
+        const took = Date.now() - t0;
+        assert.ok(took < 3000, `flush took ${took} ms`);
+        assert.ok(h.stats().rowsAcked >= before, `acked ${h.stats().rowsAcked} < logged before flush ${before}`);
+        // logLabels flushes first: it must not sit out its whole timeout either
+        const t1 = Date.now();
+        await h.logLabels(["none"], [1], 10_000);
+        assert.ok(Date.now() - t1 < 3000, `logLabels took ${Date.now() - t1} ms`);
+      } finally {
+        stop = true;
+        await pump;
+      }
+      assert.equal(await h.flush(10_000), true);
+      assert.equal(h.stats().rowsAcked, h.stats().rowsLogged);
+    } finally {
+      await c.close(5000);
+    }
+    void m;
   });
 });
 
