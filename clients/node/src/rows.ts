@@ -48,8 +48,9 @@ export class ClientSchema {
     this.numericIndex = new Map(numeric.map((n, i) => [n, i]));
     this.categoricalIndex = new Map(categorical.map((n, i) => [n, i]));
     this.categoryCodes = categories.map((cats) => new Map(cats.map((c, i) => [c, i])));
-    // bytes one row takes on the wire (+ overhead), as the Python client estimates it
-    this.rowBytes = 4 * (numeric.length + categorical.length + embeddings.reduce((a, [, d]) => a + d, 0) + scores.length + 2) + 16;
+    // bytes one row takes on the wire (+ overhead): float32 values, int64 categorical codes, latency
+    // and status code; request ids are added per item (LogItem.idBytes)
+    this.rowBytes = 4 * (numeric.length + embeddings.reduce((a, [, d]) => a + d, 0) + scores.length + 2) + 8 * categorical.length + 16;
   }
 
   static fromMonitor(m: Monitor): ClientSchema {
@@ -75,6 +76,44 @@ export interface LogItem {
   single: boolean;
   start: number;
   input: LogInput;
+  /** estimated wire bytes per row of the request ids (0 without ids; from the first id of a block) */
+  idBytes?: number;
+}
+
+/** Estimated bytes per row an item's request ids add (string + protobuf tag and length). */
+function idBytes(input: LogInput): number {
+  const ids = input.requestIds;
+  if (ids == null) return 0;
+  if (typeof ids === "string") return ids.length + 2;
+  const first = ids.length ? ids[0] : undefined;
+  return (first == null ? 0 : String(first).length) + 2;
+}
+
+/** Bytes per row of one item on the wire (schema estimate + its request ids). */
+export function itemRowBytes(schema: ClientSchema, item: LogItem): number {
+  return schema.rowBytes + (item.idBytes ?? 0);
+}
+
+/** A single row's scores: one per output, by position or by name (nothing silently 0 / NaN). */
+function checkSingleScores(schema: ClientSchema, s: Scores): void {
+  const k = schema.scores.length;
+  if (typeof s === "number") {
+    if (k !== 1) throw invalid("scores", `the monitor has ${k} score outputs ${JSON.stringify(schema.scores)}: pass ${k} values or {output: value}`, "BAD_SHAPE");
+    return;
+  }
+  if (isPlainObject(s) && !("length" in s)) {
+    for (const name of schema.scores) {
+      if (typeof (s as Record<string, unknown>)[name] !== "number") throw invalid(`scores.${name}`, "missing score output", "MISSING_COLUMN");
+    }
+    for (const key in s) {
+      if (!schema.scores.includes(key)) {
+        throw invalid(`scores.${key}`, `unknown score output ${JSON.stringify(key)}; the monitor has ${JSON.stringify(schema.scores)}`, "UNKNOWN_FEATURE");
+      }
+    }
+    return;
+  }
+  const n = (s as ArrayLike<number>).length;
+  if (typeof n !== "number" || n !== k) throw invalid("scores", `a row needs ${k} score values ${JSON.stringify(schema.scores)}, got ${n}`, "BAD_SHAPE");
 }
 
 function invalid(field: string, description: string, reason = "INVALID_ROW"): DriftdError {
@@ -118,10 +157,11 @@ export function buildItem(schema: ClientSchema, input: LogInput): LogItem {
       if (e === undefined) throw invalid(`embeddings.${name}`, `missing embedding block (dim ${dim})`, "MISSING_COLUMN");
       if (e.length !== dim) throw invalid(`embeddings.${name}`, `must have ${dim} values, got ${e.length}`, "BAD_SHAPE");
     }
-    if (schema.scores.length && input.scores === undefined) {
+    if (schema.scores.length && input.scores == null) {
       throw invalid("scores", `the monitor has score output(s) ${JSON.stringify(schema.scores)}: pass scores`, "MISSING_COLUMN");
     }
-    return { rows: 1, single: true, start: 0, input };
+    if (schema.scores.length) checkSingleScores(schema, input.scores!);
+    return { rows: 1, single: true, start: 0, input, idBytes: idBytes(input) };
   }
   const lengths = new Map<string, number>();
   if (f !== undefined) {
@@ -171,8 +211,8 @@ export function buildItem(schema: ClientSchema, input: LogInput): LogItem {
   }
   for (const key of ["latencyMs", "statusCodes", "requestIds"] as const) {
     const v = input[key];
-    if (v !== undefined) {
-      if (typeof v !== "object" || v === null) throw invalid(key, "a block needs an array", "BAD_SHAPE");
+    if (v != null) {
+      if (typeof v !== "object") throw invalid(key, "a block needs an array", "BAD_SHAPE");
       lengths.set(key, v.length);
     }
   }
@@ -182,12 +222,15 @@ export function buildItem(schema: ClientSchema, input: LogInput): LogItem {
     throw invalid("rows", `every column of one log() call needs the same number of rows, got ${detail || "none"}`, "BAD_SHAPE");
   }
   const [rows] = distinct;
-  return { rows, single: false, start: 0, input };
+  return { rows, single: false, start: 0, input, idBytes: idBytes(input) };
 }
 
 function scoreRows(schema: ClientSchema, s: Scores): number {
   const k = schema.scores.length;
-  if (typeof s === "number") return 1;
+  if (typeof s === "number") {
+    if (k !== 1) throw invalid("scores", `the monitor has ${k} score outputs ${JSON.stringify(schema.scores)}: one number is not enough`, "BAD_SHAPE");
+    return 1;
+  }
   if (isPlainObject(s) && !("length" in s)) {
     const lens = schema.scores.map((name) => {
       const col = (s as Record<string, number | ArrayLike<number>>)[name];
@@ -198,7 +241,15 @@ function scoreRows(schema: ClientSchema, s: Scores): number {
     return lens[0];
   }
   const arr = s as ArrayLike<number> | number[][];
-  if (Array.isArray(arr) && arr.length && Array.isArray(arr[0])) return arr.length;
+  if (Array.isArray(arr) && arr.length && Array.isArray(arr[0])) {
+    for (let r = 0; r < arr.length; r++) {
+      const row = (arr as number[][])[r];
+      if (!Array.isArray(row) || row.length !== k) {
+        throw invalid("scores", `row ${r} needs ${k} score values ${JSON.stringify(schema.scores)}, got ${Array.isArray(row) ? row.length : typeof row}`, "BAD_SHAPE");
+      }
+    }
+    return arr.length;
+  }
   if (arr.length % k !== 0) throw invalid("scores", `a row-major block needs a multiple of ${k} values, got ${arr.length}`, "BAD_SHAPE");
   return arr.length / k;
 }
@@ -221,22 +272,24 @@ export interface Assembled {
   requestIds?: string[];
 }
 
-function num(v: unknown): number {
+export function num(v: unknown): number {
   if (v === null || v === undefined) return NaN;
-  return typeof v === "number" ? v : Number(v);
+  if (typeof v === "number") return v;
+  // Number("") and Number("  ") are 0: an empty string is a missing value, not a zero
+  if (typeof v === "string" && v.trim() === "") return NaN;
+  return Number(v);
 }
 
-function singleCode(v: unknown, codes: Map<string, number>): number {
-  if (v === null || v === undefined || (typeof v === "number" && Number.isNaN(v))) return MISSING_CODE;
-  if (typeof v === "number") return Math.trunc(v);
-  if (typeof v === "boolean") return v ? 1 : 0;
-  const c = codes.get(String(v));
-  return c === undefined ? codes.size : c;
-}
-
-function blockCode(v: unknown, codes: Map<string, number>): number {
+/** One categorical value -> code, the same for single rows and blocks: NaN / null / undefined /
+ * "" / "None" / "nan" missing (-1); an integer in int32 range is a code as given; any other
+ * number (±Infinity, 1.5, 2^40) and any name outside the categories is unseen (K), as the
+ * Python client's `_code` treats a non-int value. */
+export function categoryCode(v: unknown, codes: Map<string, number>): number {
   if (v === null || v === undefined) return MISSING_CODE;
-  if (typeof v === "number") return Number.isFinite(v) ? Math.trunc(v) : MISSING_CODE;
+  if (typeof v === "number") {
+    if (Number.isNaN(v)) return MISSING_CODE;
+    return Number.isInteger(v) && v >= -2147483648 && v <= 2147483647 ? v : codes.size;
+  }
   if (typeof v === "boolean") return v ? 1 : 0;
   const s = String(v);
   if (s === "" || s === "None" || s === "nan") return MISSING_CODE;
@@ -269,9 +322,9 @@ export function assemble(schema: ClientSchema, items: LogItem[]): Assembled {
   let withIds = true;
   for (const it of items) {
     n += it.rows;
-    withLatency &&= it.input.latencyMs !== undefined;
-    withStatus &&= it.input.statusCodes !== undefined;
-    withIds &&= it.input.requestIds !== undefined;
+    withLatency &&= it.input.latencyMs != null;
+    withStatus &&= it.input.statusCodes != null;
+    withIds &&= it.input.requestIds != null;
   }
   const kn = schema.numeric.length;
   const kc = schema.categorical.length;
@@ -299,7 +352,7 @@ export function assemble(schema: ClientSchema, items: LogItem[]): Assembled {
       const f = (inp.features ?? {}) as Record<string, Scalar>;
       if (numeric) for (let j = 0; j < kn; j++) numeric[at * kn + j] = num(f[schema.numeric[j]]);
       if (categorical) {
-        for (let j = 0; j < kc; j++) categorical[at * kc + j] = singleCode(f[schema.categorical[j]], schema.categoryCodes[j]);
+        for (let j = 0; j < kc; j++) categorical[at * kc + j] = categoryCode(f[schema.categorical[j]], schema.categoryCodes[j]);
       }
       for (const [name, dim, arr] of embeds) {
         const e = inp.embeddings![name] as ArrayLike<number>;
@@ -314,7 +367,7 @@ export function assemble(schema: ClientSchema, items: LogItem[]): Assembled {
       }
       if (latency) latency[at] = num(inp.latencyMs);
       if (status) status[at] = Number(inp.statusCodes) | 0;
-      if (ids) ids[at] = String(inp.requestIds);
+      if (ids) ids[at] = String(inp.requestIds); // non-null: withIds
       at += 1;
       continue;
     }
@@ -336,7 +389,7 @@ export function assemble(schema: ClientSchema, items: LogItem[]): Assembled {
       for (let j = 0; j < kc; j++) {
         const col = cols?.[schema.categorical[j]];
         const codes = schema.categoryCodes[j];
-        for (let r = 0; r < rows; r++) categorical[(at + r) * kc + j] = col === undefined ? MISSING_CODE : blockCode(col[start + r], codes);
+        for (let r = 0; r < rows; r++) categorical[(at + r) * kc + j] = col === undefined ? MISSING_CODE : categoryCode(col[start + r], codes);
       }
     }
     for (const [name, dim, arr] of embeds) copyMatrix(inp.embeddings![name], start, rows, dim, arr, at);
@@ -362,7 +415,10 @@ export function assemble(schema: ClientSchema, items: LogItem[]): Assembled {
     }
     if (ids) {
       const r0 = inp.requestIds as ArrayLike<string>;
-      for (let r = 0; r < rows; r++) ids[at + r] = String(r0[start + r]);
+      for (let r = 0; r < rows; r++) {
+        const id = r0[start + r];
+        ids[at + r] = id == null ? "" : String(id); // a missing id is empty, never "null"
+      }
     }
     at += rows;
   }

@@ -16,7 +16,7 @@ import { Client as GrpcClient, makeGenericClientConstructor, Metadata, status as
 import type { ClientDuplexStream, ServiceError } from "@grpc/grpc-js";
 import { Code, DriftdError } from "./errors";
 import { Batch, BatchAck, IngestServiceService, StreamBatchesResponse } from "./gen/driftd/v1/ingest";
-import { assemble, ClientSchema, LogItem, splitItem } from "./rows";
+import { assemble, ClientSchema, itemRowBytes, LogItem, splitItem } from "./rows";
 import { encodeBatchRequest, int64Tensor, tensor } from "./wire";
 import { DataType, Tensor } from "./gen/driftd/v1/tensor";
 
@@ -181,11 +181,17 @@ export class BatchSender {
     this.items.push(item);
     this.itemsFirst.push(first);
     this.buffered += item.rows;
-    if (!this.signalledFull && this.buffered * this.schema.rowBytes >= this.opts.minBatchBytes) {
+    if (!this.signalledFull && this.buffered * itemRowBytes(this.schema, item) >= this.opts.minBatchBytes) {
       this.signalledFull = true;
       this.wake.notify();
     }
     return true;
+  }
+
+  /** Estimated bytes per row of what is buffered (the next item's). */
+  private rowBytesNow(): number {
+    const head = this.items[this.itemsHead];
+    return head ? itemRowBytes(this.schema, head) : this.schema.rowBytes;
   }
 
   private waiting(): boolean {
@@ -259,7 +265,8 @@ export class BatchSender {
   // -- sender loop -----------------------------------------------------------------------------
 
   private formBatch(): Pending | null {
-    const maxRows = Math.max(1, Math.floor(this.opts.maxBatchBytes / this.schema.rowBytes));
+    const head = this.items[this.itemsHead];
+    const maxRows = Math.max(1, Math.floor(this.opts.maxBatchBytes / (head ? itemRowBytes(this.schema, head) : this.schema.rowBytes)));
     const taken: LogItem[] = [];
     let rows = 0;
     let shape = -1;
@@ -295,7 +302,7 @@ export class BatchSender {
     }
     if (!taken.length) return null;
     this.buffered -= rows;
-    if (this.buffered * this.schema.rowBytes < this.opts.minBatchBytes) this.signalledFull = false;
+    if (this.buffered * this.rowBytesNow() < this.opts.minBatchBytes) this.signalledFull = false;
     const a = assemble(this.schema, taken);
     const seq = ++this.sequence;
     const n = a.rows;
@@ -454,7 +461,7 @@ export class BatchSender {
         }
       }
       if (pending === null && this.unacked.size < this.opts.maxUnacked && this.waiting()) {
-        const ready = this.buffered * this.schema.rowBytes >= this.opts.minBatchBytes || this.flushRequested > 0 || this.closing
+        const ready = this.buffered * this.rowBytesNow() >= this.opts.minBatchBytes || this.flushRequested > 0 || this.closing
           || now - this.oldestWait >= this.opts.lingerMs;
         if (ready) {
           pending = this.formBatch();

@@ -91,3 +91,70 @@ test("the one-copy batch encoder decodes to the same message as the generated en
   assert.deepEqual(Array.from(fromTensor(back.numeric!) as Float32Array), Array.from(f));
   assert.equal(back.sequence, 300);
 });
+
+test("empty and whitespace strings are missing numeric values (NaN), not 0", () => {
+  const s = new ClientSchema(["a", "b"], [], [], [], []);
+  const a = assemble(s, [
+    buildItem(s, { features: { a: "", b: "  " } }),
+    buildItem(s, { features: { a: ["", "2.5"], b: [" \t", "3"] } }),
+  ]);
+  assert.deepEqual(Array.from(a.numeric!), [NaN, NaN, NaN, NaN, 2.5, 3]);
+});
+
+test("categorical numbers: non-integer / infinite / outside int32 are unseen (K), the same in single rows and blocks", () => {
+  const s = new ClientSchema([], ["c"], [["x", "y", "z"]], [], []);
+  const values = [1, Infinity, -Infinity, 1.5, 2 ** 40, -(2 ** 40), NaN, null, "", "y", "w", 2147483647];
+  const expected = [1, 3, 3, 3, 3, 3, -1, -1, -1, 1, 3, 2147483647];
+  const singles = assemble(s, values.map((v) => buildItem(s, { features: { c: v } })));
+  assert.deepEqual(Array.from(singles.categorical!), expected);
+  const block = assemble(s, [buildItem(s, { features: { c: values } })]);
+  assert.deepEqual(Array.from(block.categorical!), expected);
+});
+
+test("multi-output scores: wrong count or keys throw INVALID_ARGUMENT naming the field", () => {
+  const fieldOf = (fn: () => unknown): string => {
+    try {
+      fn();
+    } catch (e) {
+      assert.ok(e instanceof DriftdError, String(e));
+      assert.equal(e.code, 3 /* INVALID_ARGUMENT */);
+      return e.fieldViolations[0].field;
+    }
+    throw new Error("did not throw");
+  };
+  const row = { features: { a: 1, c: "x" }, embeddings: { e: [1, 2, 3] } };
+  assert.equal(fieldOf(() => buildItem(schema, { ...row, scores: 0.5 })), "scores");
+  assert.equal(fieldOf(() => buildItem(schema, { ...row, scores: [0.5] })), "scores");
+  assert.equal(fieldOf(() => buildItem(schema, { ...row, scores: [0.1, 0.2, 0.3] })), "scores");
+  assert.equal(fieldOf(() => buildItem(schema, { ...row, scores: { p: 0.1 } })), "scores.q");
+  assert.equal(fieldOf(() => buildItem(schema, { ...row, scores: { p: 0.1, q: 0.2, r: 0.3 } })), "scores.r");
+  const block = { features: { a: [1, 2] }, embeddings: { e: [[1, 2, 3], [4, 5, 6]] } };
+  assert.equal(fieldOf(() => buildItem(schema, { ...block, scores: [[0.1, 0.2], [0.3]] })), "scores");
+  assert.equal(fieldOf(() => buildItem(schema, { ...block, scores: { p: [0.1, 0.2] } })), "scores.q");
+  // well-formed ones still pass
+  const ok = assemble(schema, [buildItem(schema, { ...row, scores: { q: 0.2, p: 0.1 } }), buildItem(schema, { ...block, scores: [[0.3, 0.4], [0.5, 0.6]] })]);
+  assert.deepEqual(Array.from(ok.scores!), Array.from(new Float32Array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])));
+});
+
+test("null latency / status / request id mean absent, never the string \"null\"", () => {
+  const s = new ClientSchema(["a"], [], [], [], []);
+  const a = assemble(s, [buildItem(s, { features: { a: 1 }, latencyMs: null as never, statusCodes: undefined, requestIds: null as never })]);
+  assert.equal(a.latencyMs, undefined);
+  assert.equal(a.statusCodes, undefined);
+  assert.equal(a.requestIds, undefined);
+  const b = assemble(s, [buildItem(s, { features: { a: [1, 2] }, requestIds: ["r1", null as never], latencyMs: null as never })]);
+  assert.deepEqual(b.requestIds, ["r1", ""]);
+  assert.equal(b.latencyMs, undefined);
+  // a row with an id and one with a null id never share a batch (the sender splits by which groups an item has)
+  const withId = buildItem(s, { features: { a: 1 }, requestIds: "r" });
+  const nullId = buildItem(s, { features: { a: 1 }, requestIds: null as never });
+  assert.deepEqual(assemble(s, [withId]).requestIds, ["r"]);
+  assert.equal(assemble(s, [nullId]).requestIds, undefined);
+});
+
+test("row size estimate: int64 categorical codes (8 bytes) and request ids", () => {
+  const s = new ClientSchema(["a"], ["c", "d"], [["x"], ["y"]], [], []);
+  assert.equal(s.rowBytes, 4 * (1 + 2) + 8 * 2 + 16);
+  const it = buildItem(s, { features: { a: 1 }, requestIds: "req-0001" });
+  assert.equal(it.idBytes, 10);
+});
