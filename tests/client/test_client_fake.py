@@ -380,3 +380,35 @@ def test_rows_with_and_without_optional_groups_never_share_a_batch(server):
     with server.state.lock:
         ids = [rid for a in server.state.applied for rid in a.request_ids]
     assert ids == [f"r{i}" for i in range(40, 70)]
+
+
+def test_flush_waits_only_for_rows_logged_before_it(server):
+    """Under steady logging, flush() returns once the earlier rows are acked; later rows do not
+    hold it up (it used to wait for an empty buffer, which steady traffic never gives)."""
+    import threading
+
+    server.state.ack_delay_s = 0.05  # something is always in flight while rows keep coming
+    client = Client(server.target, linger_s=0.01)
+    mon = client.monitor("m")
+    mon.log(rows(0, 500))
+    stop = threading.Event()
+
+    def steady():
+        i = 500
+        while not stop.is_set():
+            mon.log(features={f: float(i) for f in F})
+            i += 1
+            time.sleep(0.002)
+
+    logger = threading.Thread(target=steady)
+    logger.start()
+    try:
+        time.sleep(0.1)
+        t0 = time.perf_counter()
+        assert mon.flush(timeout=3)
+        assert time.perf_counter() - t0 < 2
+        assert server.state.applied_rows() >= 500
+    finally:
+        stop.set()
+        logger.join()
+        client.close()

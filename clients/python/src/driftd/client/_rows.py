@@ -73,6 +73,7 @@ class LogItem:
     latency_ms: Any
     status_codes: Any
     request_ids: Any
+    start: int = 0  # index of the item's first row among the rows the sender accepted (flush marks)
 
     @classmethod
     def from_arrays(cls, schema: ClientSchema, arrays: dict[str, Any], rows: int) -> "LogItem":
@@ -158,8 +159,8 @@ def _head_tail(value: Any, k: int) -> tuple[Any, Any]:
 
 def _split_item(item: "LogItem", k: int) -> tuple["LogItem", "LogItem"]:
     parts = [_head_tail(getattr(item, name), k) for name in ("features", "embeddings", "scores", "latency_ms", "status_codes", "request_ids")]
-    head = LogItem(k, False, *(h for h, _ in parts))
-    tail = LogItem(item.rows - k, False, *(t for _, t in parts))
+    head = LogItem(k, False, *(h for h, _ in parts), start=item.start)
+    tail = LogItem(item.rows - k, False, *(t for _, t in parts), start=item.start + k)
     return head, tail
 
 

@@ -55,6 +55,7 @@ class _Pending:
     rows: int = field(compare=False)
     request: ingest_pb2.StreamBatchesRequest = field(compare=False)
     attempts: int = field(default=0, compare=False)
+    first_row: int = field(default=0, compare=False)  # index of its first row among accepted rows
 
 
 class BatchSender:
@@ -79,6 +80,8 @@ class BatchSender:
         # older rows, compacted from single-row items into column blocks while the server is unreachable
         self._front: collections.deque[LogItem] = collections.deque()
         self._compacting = 0
+        self._compacting_start = 0
+        self._accepted = 0  # rows accepted by enqueue so far (each item knows its first row's index)
         self._buffered = 0
         self._inflight_rows = 0
         self._lock = threading.Lock()
@@ -106,6 +109,8 @@ class BatchSender:
             if self._buffered + self._inflight_rows + item.rows > self._buffer_rows or self._closing:
                 self.stats.rows_dropped += item.rows
                 return False
+            item.start = self._accepted
+            self._accepted += item.rows
             self._items.append(item)
             self._buffered += item.rows
             if self._buffered * self._row_bytes >= self._min_bytes:
@@ -113,13 +118,15 @@ class BatchSender:
         return True
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything logged so far is acknowledged (or rejected). False on timeout."""
+        """Wait until every row logged before this call is acknowledged (or rejected); rows logged
+        meanwhile do not hold it up. False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
+            mark = self._accepted
             self._flush_requested += 1
             self._cond.notify_all()
             try:
-                while self._waiting() or self._unacked:
+                while self._outstanding_before(mark):
                     if self._fatal:
                         raise RuntimeError(f"driftd sender stopped: {self._fatal}")
                     remaining = None if deadline is None else deadline - time.monotonic()
@@ -155,6 +162,14 @@ class BatchSender:
 
     # -- sender thread -------------------------------------------------------------------------
 
+    def _outstanding_before(self, mark: int) -> bool:
+        """Rows with index < mark still buffered, being compacted, or in an unacked batch (lock held)."""
+        if any(q and q[0].start < mark for q in (self._front, self._items)):
+            return True
+        if self._compacting and self._compacting_start < mark:
+            return True
+        return any(p.first_row < mark for p in self._unacked.values())
+
     def _waiting(self) -> bool:
         """Rows logged but not yet in a batch (lock held)."""
         return bool(self._items or self._front or self._compacting)
@@ -174,8 +189,10 @@ class BatchSender:
                 self._items.extendleft(reversed(run))
                 return False
             self._compacting += len(run)
+            self._compacting_start = run[0].start
         try:
             block: LogItem | None = LogItem.from_arrays(self.schema, assemble(self.schema, run), len(run))
+            block.start = run[0].start
         except Exception:  # noqa: BLE001 - never lose rows to a compaction problem: keep them as they were
             block = None
         with self._cond:
@@ -223,7 +240,7 @@ class BatchSender:
             fill_tensor(batch.embeddings[name], block)
         if arrays["request_ids"]:
             batch.request_ids.extend(arrays["request_ids"])
-        return _Pending(seq, rows, request)
+        return _Pending(seq, rows, request, first_row=taken[0].start)
 
     def _requests(self, stream_alive: threading.Event) -> Iterator[ingest_pb2.StreamBatchesRequest]:
         with self._cond:
