@@ -1,8 +1,9 @@
 /**
  * Resumable alarm subscriptions: every alarm event exactly once, in sequence order, across
- * disconnects and server restarts. The subscription remembers the last sequence it yielded and
- * resubscribes with `start_after_sequence`, so the server replays what was missed from its durable
- * log; heartbeats only advance `highWater`.
+ * disconnects and server restarts. The subscription remembers the last sequence it yielded and the
+ * last heartbeat's high-water mark (which only covers events this subscription was offered) and
+ * resubscribes with `start_after_sequence` = the larger (`cursor`), so the server replays what was
+ * missed from its durable log, also for a live-only subscription that has seen no event yet.
  *
  *     const sub = client.subscribeAlarms({ startAfter: 0, monitor: "fraud-v3" });
  *     for await (const event of sub) console.log(event.sequence, event.ruleId, event.summary);
@@ -48,9 +49,17 @@ export class AlarmSubscription implements AsyncIterable<AlarmEvent> {
   private call: ReturnType<AlarmServiceClient["subscribeAlarms"]> | null = null;
   private sleeping: (() => void) | null = null;
   private iterating = false;
+  private heartbeatSeen = false;
 
   constructor(private readonly stub: AlarmServiceClient, private readonly metadata: Metadata, private readonly opts: SubscribeOptions = {}) {
     this.lastSequence = opts.startAfter;
+  }
+
+  /** Where to resume: past the last event yielded and past the last heartbeat's high-water mark;
+   * undefined (live only) until either exists. */
+  get cursor(): number | undefined {
+    if (this.lastSequence === undefined && !this.heartbeatSeen) return undefined;
+    return Math.max(this.lastSequence ?? 0, this.highWater);
   }
 
   request(): SubscribeAlarmsRequest {
@@ -66,7 +75,7 @@ export class AlarmSubscription implements AsyncIterable<AlarmEvent> {
       monitors: asList(this.opts.monitor).map((m) => (m.startsWith("monitors/") ? m : `monitors/${m}`)),
       severities,
       labels: { ...(this.opts.labels ?? {}) },
-      startAfterSequence: this.lastSequence,
+      startAfterSequence: this.cursor,
       heartbeatInterval: { seconds: Math.floor(ms / 1000), nanos: Math.round((ms % 1000) * 1e6) },
     };
   }
@@ -78,11 +87,13 @@ export class AlarmSubscription implements AsyncIterable<AlarmEvent> {
     if (m === undefined) return undefined;
     if (m.$case === "heartbeat") {
       this.heartbeats += 1;
+      this.heartbeatSeen = true;
       this.highWater = Math.max(this.highWater, m.value.highWaterSequence);
       return undefined;
     }
     const event = m.value;
-    if (this.lastSequence !== undefined && event.sequence <= this.lastSequence) return undefined; // never a duplicate
+    const cursor = this.cursor;
+    if (cursor !== undefined && event.sequence <= cursor) return undefined; // never a duplicate
     this.lastSequence = event.sequence;
     this.highWater = Math.max(this.highWater, event.sequence);
     return event;

@@ -120,9 +120,31 @@ test("live-only subscription and bad filters", { timeout: 30_000 }, async () => 
   const first = it.next();
   await waitFor("a heartbeat", async () => (live.heartbeats > 0 ? true : undefined));
   assert.equal(live.lastSequence, undefined, "no replay without startAfter");
+  // no event seen yet: a reconnect resumes from the last heartbeat's high-water mark, so events
+  // that happen while disconnected are not lost (and nothing older is replayed)
+  assert.equal(live.cursor, live.highWater);
+  assert.equal(live.request().startAfterSequence, live.highWater);
+  const seen = live.heartbeats;
+  live.disconnect();
+  await waitFor("a heartbeat after the reconnect", async () => (live.heartbeats > seen && live.reconnects >= 1 ? true : undefined));
+  assert.equal(live.lastSequence, undefined, "nothing replayed after the reconnect");
   live.close();
   assert.deepEqual(await first, { done: true, value: undefined });
   const bad = client.subscribeAlarms({ severity: "P9" });
   await assert.rejects((async () => { for await (const _ of bad) break; })(), (e: unknown) =>
     e instanceof DriftdError && e.code === Code.INVALID_ARGUMENT && e.fieldViolations[0].field === "severity");
+});
+
+test("resume cursor: max(last event, last heartbeat high water); undefined until either exists", async () => {
+  const { AlarmSubscription } = await import("../src/alarms");
+  const live = new AlarmSubscription(null as never, null as never, {});
+  assert.equal(live.request().startAfterSequence, undefined);
+  live.accept({ message: { $case: "heartbeat", value: { highWaterSequence: 7 } } } as never);
+  assert.equal(live.request().startAfterSequence, 7);
+  assert.equal(live.accept({ message: { $case: "event", value: { sequence: 9 } } } as never)?.sequence, 9);
+  assert.equal(live.request().startAfterSequence, 9);
+  live.accept({ message: { $case: "heartbeat", value: { highWaterSequence: 12 } } } as never);
+  assert.equal(live.request().startAfterSequence, 12);
+  const replay = new AlarmSubscription(null as never, null as never, { startAfter: 0 });
+  assert.equal(replay.request().startAfterSequence, 0);
 });
