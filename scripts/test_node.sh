@@ -5,14 +5,14 @@
 set -euo pipefail
 source "$(dirname "$0")/bootstrap.sh" dev
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  echo "test_node: node and npm are needed (Node >= 20) for clients/node" >&2
+  echo "test_node: node and npm are needed (Node >= 20.10) for clients/node" >&2
   exit 1
 fi
 export PYTHON="$(command -v python)"
 (
   cd clients/node
-  npm ci --no-audit --no-fund --loglevel=error
+  npm ci --prefer-offline --no-audit --no-fund --loglevel=error
   npm run --silent build
-  node --test --test-concurrency=1 --test-reporter=spec dist/test/*.test.js
+  node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=spec dist/test/*.test.js
 )
 python clients/conformance/run.py

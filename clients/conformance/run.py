@@ -305,6 +305,27 @@ def event_key(e: alarm_pb2.AlarmEvent, evaluations: dict[str, int], monitor: str
             e.summary.replace(monitor, "{monitor}"), e.runbook.replace(monitor, "{monitor}"))
 
 
+def check_dropped(side: dict, evaluations: dict[str, int], kept: list, mid: str) -> list[str]:
+    """Events left out of the comparison may only come from evaluations after the last step (idle
+    evaluations that ran on after the scenario); anything else left out is a failure. Prints why each was left out."""
+    problems: list[str] = []
+    last_kept = max((e.sequence for e in kept), default=0)
+    last_eval = max((s.evaluate_time.ToNanoseconds() for s in side["snapshots"] if s.HasField("evaluate_time")), default=0)
+    for e in side["events"]:
+        if e.snapshot in evaluations:
+            continue
+        what = f"{mid}: event {e.sequence} ({e.rule_id}, {alarm_pb2.AlarmState.Name(e.state)}, snapshot {e.snapshot or '-'})"
+        if not e.snapshot:
+            problems.append(f"{what} left out: it comes from no evaluation")
+        elif e.sequence <= last_kept:
+            problems.append(f"{what} left out: its evaluation is not one of the scenario's, yet it precedes event {last_kept} of the scenario")
+        elif e.HasField("event_time") and last_eval and e.event_time.ToNanoseconds() <= last_eval:
+            problems.append(f"{what} left out: its evaluation is not one of the scenario's, yet it is not after the last step's evaluation")
+        else:
+            print(f"conformance: {what} left out: from an evaluation after the last step", flush=True)
+    return problems
+
+
 def compare(py: dict, nd: dict, py_id: str, nd_id: str) -> list[str]:
     problems: list[str] = []
     spec_ignore = {"name", "create_time", "update_time", "etag", "active_baseline"}
@@ -317,6 +338,10 @@ def compare(py: dict, nd: dict, py_id: str, nd_id: str) -> list[str]:
     for side, mid in ((py, py_id), (nd, nd_id)):
         evaluations = {s.name: k for k, s in enumerate(side["snapshots"])}
         events = [e for e in side["events"] if e.snapshot in evaluations]  # later, idle evaluations are not part of the scenario
+        problems.extend(check_dropped(side, evaluations, events, mid))
+        if not any(e.state == alarm_pb2.ALARM_STATE_FIRING for e in events):
+            problems.append(f"{mid}: no alarm event with state FIRING: the scenario did not exercise an alarm "
+                            f"(states: {[alarm_pb2.AlarmState.Name(e.state) for e in events]})")
         seqs = [e.sequence for e in events]
         if seqs != sorted(set(seqs)):
             problems.append(f"{mid}: event sequences not strictly increasing: {seqs}")

@@ -8,6 +8,19 @@ import path from "node:path";
 import { Metadata } from "@grpc/grpc-js";
 import { Client } from "../src";
 
+/** Servers this process started and that have not exited: killed when the test process exits
+ * (a failed or timed-out test file must not leave a driftd running). */
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const p of live) {
+    try {
+      p.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+});
+
 export const PKG = path.resolve(__dirname, "..", "..");
 export const ROOT = path.resolve(PKG, "..", "..");
 
@@ -64,8 +77,9 @@ export class Served {
     { stdio: ["ignore", log, log], env: { ...process.env } });
     fs.closeSync(log);
     const proc = this.proc;
+    live.add(proc);
     let exited = false;
-    proc.once("exit", () => { exited = true; });
+    proc.once("exit", () => { exited = true; live.delete(proc); });
     const probe = new Client(this.target, { channelOptions: { "grpc.initial_reconnect_backoff_ms": 50, "grpc.max_reconnect_backoff_ms": 200 } });
     const deadline = Date.now() + 60_000;
     try {
