@@ -303,7 +303,11 @@ class FakeServer:
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(_Ingest(self.state), server)
         baseline_pb2_grpc.add_BaselineServiceServicer_to_server(_Baselines(self.state), server)
         snapshot_pb2_grpc.add_SnapshotServiceServicer_to_server(_Snapshots(self.state), server)
-        self.port = server.add_insecure_port(f"127.0.0.1:{self.port}")
+        wanted = self.port
+        bound = server.add_insecure_port(f"127.0.0.1:{wanted}")
+        if bound == 0 or (wanted and bound != wanted):
+            raise OSError(f"fake server could not bind 127.0.0.1:{wanted}")
+        self.port = bound
         server.start()
         self._server = server
         return self

@@ -412,3 +412,20 @@ def test_flush_waits_only_for_rows_logged_before_it(server):
         stop.set()
         logger.join()
         client.close()
+
+
+def test_categorical_codes_one_rule_for_rows_and_blocks():
+    """Missing: None, NaN, "", "None", "nan"; an integral value in int32 range is a code; +-inf,
+    fractions, out-of-range numbers and unknown names are unseen (= number of categories). The Node
+    client applies the same rule (clients/node/src/rows.ts)."""
+    from driftd.client._rows import _categorical_codes, _code
+
+    cats = ("a", "b", "c")
+    index = {c: i for i, c in enumerate(cats)}
+    singles = [None, float("nan"), "", "None", "nan", 1, 2.0, float("inf"), -float("inf"), 1.5, 2 ** 40, "b", "zzz"]
+    expected = [-1, -1, -1, -1, -1, 1, 2, 3, 3, 3, 3, 1, 3]
+    assert [_code(v, index) for v in singles] == expected
+    floats = np.array([np.nan, 1.0, 2.0, np.inf, -np.inf, 1.5, 2.0 ** 40])
+    np.testing.assert_array_equal(_categorical_codes(floats, cats), [-1, 1, 2, 3, 3, 3, 3])
+    np.testing.assert_array_equal(_categorical_codes(np.array([0, 2, 2 ** 40]), cats), [0, 2, 3])
+    np.testing.assert_array_equal(_categorical_codes(np.array(["a", "", "None", "zzz"], dtype=object), cats), [0, -1, -1, 3])

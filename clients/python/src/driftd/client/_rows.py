@@ -15,6 +15,8 @@ import numpy as np
 from driftd.v1 import monitor_pb2
 
 MISSING_CODE = -1  # negative codes count as missing on the server
+MISSING_NAMES = frozenset({"", "None", "nan"})  # strings that mean "no value" (what pandas writes for missing)
+INT32_MIN, INT32_MAX = -(2 ** 31), 2 ** 31 - 1
 
 
 @dataclass(frozen=True)
@@ -166,15 +168,19 @@ def _split_item(item: "LogItem", k: int) -> tuple["LogItem", "LogItem"]:
 
 def _categorical_codes(values: np.ndarray, categories: tuple[str, ...]) -> np.ndarray:
     values = np.asarray(values)
+    unseen = len(categories)
     if values.dtype.kind in "iu":
-        return values.astype(np.int64)
+        in_range = (values >= INT32_MIN) & (values <= INT32_MAX)
+        return np.where(in_range, values, unseen).astype(np.int64)
     if values.dtype.kind == "f":
-        out = np.where(np.isfinite(values), values, MISSING_CODE)
-        return out.astype(np.int64)
+        # NaN = missing; an integral value in int32 range is a code; +-inf and fractions are unseen
+        with np.errstate(invalid="ignore"):
+            code_like = np.isfinite(values) & (values == np.round(values)) & (values >= INT32_MIN) & (values <= INT32_MAX)
+        return np.where(np.isnan(values), MISSING_CODE, np.where(code_like, values, unseen)).astype(np.int64)
     # strings: map each distinct value once; a name outside `categories` becomes code K (unseen)
     uniques, inverse = np.unique(values.astype(str), return_inverse=True)
     index = {c: i for i, c in enumerate(categories)}
-    lookup = np.array([index.get(u, MISSING_CODE if u in ("", "None", "nan") else len(categories)) for u in uniques], np.int64)
+    lookup = np.array([index.get(u, MISSING_CODE if u in MISSING_NAMES else len(categories)) for u in uniques], np.int64)
     return lookup[inverse]
 
 
@@ -252,10 +258,11 @@ def _num(v: Any) -> float:
 def _code(v: Any, index: dict[str, int]) -> int:
     """One categorical value -> code: an int is a code, a known name its index, an unknown name the
     first code past the named ones (the baseline never saw it: counted as unseen), None missing."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if v is None or (isinstance(v, (float, np.floating)) and math.isnan(v)) or (isinstance(v, str) and v in MISSING_NAMES):
         return MISSING_CODE
-    if isinstance(v, (int, np.integer)):
-        return int(v)
+    if isinstance(v, (int, np.integer, float, np.floating)) and not isinstance(v, bool):
+        # the same rule as blocks (and the Node client): an integral value in int32 range is a code
+        return int(v) if math.isfinite(v) and v == int(v) and INT32_MIN <= v <= INT32_MAX else len(index)
     return index.get(str(v), len(index))
 
 

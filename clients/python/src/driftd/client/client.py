@@ -141,7 +141,12 @@ class Client:
                  tls: bool = False, credentials: grpc.ChannelCredentials | None = None, buffer_rows: int = 1_000_000,
                  min_batch_bytes: int = 256 * KiB, max_batch_bytes: int = 4 * MiB, linger_s: float = 0.2,
                  max_unacked: int = 64, ack_timeout_s: float = 30.0, options: Sequence[tuple[str, Any]] = ()) -> None:
-        opts = [("grpc.max_send_message_length", 64 * MiB), ("grpc.max_receive_message_length", 64 * MiB), *options]
+        opts = [("grpc.max_send_message_length", 64 * MiB), ("grpc.max_receive_message_length", 64 * MiB),
+                # gRPC's own reconnect backoff grows to 120 s: a restarted server would wait that long
+                # for rows; cap it at the sender's 5 s. A client-local subchannel pool keeps another
+                # channel's backoff state (same address) from delaying this one.
+                ("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+                ("grpc.max_reconnect_backoff_ms", 5000), ("grpc.use_local_subchannel_pool", 1), *options]
         if credentials is None and tls:
             credentials = grpc.ssl_channel_credentials()  # system roots
         self.target, self.credentials, self.options = target, credentials, opts
