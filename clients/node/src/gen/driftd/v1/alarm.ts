@@ -175,7 +175,11 @@ export interface AlarmEvent_LabelsEntry {
 
 /** Sent when no event has been sent for the heartbeat interval. */
 export interface Heartbeat {
-  /** Highest sequence in the log (matching the filters or not). */
+  /**
+   * Highest sequence this subscription has been offered, matching its filters or
+   * not: every event up to it was delivered or filtered out, so it is a safe
+   * start_after_sequence to resume from (a client that saw no event yet uses it).
+   */
   highWaterSequence: number;
   time: Date | undefined;
 }
