@@ -73,10 +73,20 @@ class DriftdServer:
         if self.alertmanager is not None:
             self.alertmanager.start()
         # Monitors resume evaluating (and /metrics shows their last snapshot) without waiting for traffic.
-        self._warm_up = asyncio.create_task(self.runtimes.warm_up(), name="warm-up")
+        self._warm_up = asyncio.create_task(self._warm(), name="warm-up")
         if self.settings.metrics_port >= 0:
             self._metrics_httpd, self.metrics_port = self.metrics.serve(self.settings.host, self.settings.metrics_port)
         log.info("serving", grpc_port=self.port, metrics_port=self.metrics_port, data_dir=str(self.settings.data_dir))
+
+    async def _warm(self) -> None:
+        """Load every monitor's runtime and alarm engine (persisted instance states), so evaluations,
+        /metrics (drift series, alarms firing) and Alertmanager resends resume without traffic."""
+        await self.runtimes.warm_up()
+        for runtime in self.runtimes.all():
+            try:
+                await self.alarm_manager.engine_for(runtime.monitor)
+            except Exception as exc:  # noqa: BLE001 - logged; the engine loads again on the next snapshot
+                log.error("warm_up_alarms_failed", monitor=runtime.monitor_id, exc_info=exc)
 
     async def drain_and_stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING, open streams end with UNAVAILABLE("draining"), in-flight unary calls

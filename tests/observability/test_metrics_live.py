@@ -208,8 +208,13 @@ async def test_series_survive_a_restart_without_new_traffic(tmp_path):
     served = await start_served(tmp_path / "data", metrics_port=0)
     try:
         await asyncio.to_thread(drive, served.port)
-        await (await served.server.runtimes.get("churn")).evaluate()
-        before = samples(await asyncio.to_thread(scrape, served.server.metrics_port))["driftd_feature_psi"]
+        runtime = await served.server.runtimes.get("churn")
+        for _ in range(3):  # pending at the first evaluation, firing once it held for two more
+            await runtime.evaluate()
+        before_all = samples(await asyncio.to_thread(scrape, served.server.metrics_port))
+        before = before_all["driftd_feature_psi"]
+        firing = {labels["severity"]: v for labels, v in before_all["driftd_alarms_firing"]}
+        assert firing["P3"] >= 1, firing
     finally:
         await stop_served(served)
     again = await start_served(tmp_path / "data", metrics_port=0)
@@ -220,5 +225,12 @@ async def test_series_survive_a_restart_without_new_traffic(tmp_path):
                 break
             await asyncio.sleep(0.05)
         assert sorted(samples(text)["driftd_feature_psi"], key=str) == sorted(before, key=str)
+        for _ in range(100):  # alarm engines load right after the runtimes
+            after = {labels["severity"]: v for labels, v in samples(await asyncio.to_thread(scrape, again.server.metrics_port))
+                     .get("driftd_alarms_firing", [])}
+            if after == firing:
+                break
+            await asyncio.sleep(0.05)
+        assert after == firing
     finally:
         await stop_served(again)
