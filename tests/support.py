@@ -4,6 +4,7 @@ Imported as `from support import ...` (tests/ is on sys.path under pytest's defa
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,14 @@ async def start_served(data_dir: Path, **settings) -> Served:
 async def stop_served(s: Served) -> None:
     await s.channel.close()
     await s.server.drain_and_stop(0.5)
+
+
+def free_port() -> int:
+    """A loopback port free right now (for servers started as subprocesses, which cannot report
+    the port they bound)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def rich_details(err: grpc.aio.AioRpcError) -> dict:

@@ -71,10 +71,6 @@ def render(rows: Iterable[Row]) -> dict[str, str]:
     return {name: "".join(chunk) for name, chunk in lines.items()}
 
 
-def _label_names(family: str) -> tuple[str, ...]:
-    return _FAMILY_LABELS[family]
-
-
 def _build_family_labels() -> dict[str, tuple[str, ...]]:
     out: dict[str, tuple[str, ...]] = {}
     for s in ALL_SERIES.values():
@@ -242,7 +238,7 @@ class DriftCollector(Collector):
         for name, labels, value in self.rows():
             family = families.get(name)
             if family is None:
-                family = families[name] = GaugeMetricFamily(name, _FAMILY_HELP[name], labels=_label_names(name))
+                family = families[name] = GaugeMetricFamily(name, _FAMILY_HELP[name], labels=_FAMILY_LABELS[name])
             family.add_metric(labels, value)
         yield from families.values()
 

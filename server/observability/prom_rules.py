@@ -30,7 +30,7 @@ import re
 from typing import Any, Iterable
 
 from driftd.server.domain.monitor import AlarmRule, CompositeMode, Direction, Monitor, parse_selector
-from driftd.server.observability.series import ALL_SERIES, promql_selector
+from driftd.server.observability.series import ALL_SERIES, THRESHOLD_SUFFIX, promql_selector
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -114,17 +114,15 @@ def _escape_template(text: str) -> str:
 
 def _template(text: str, rule: AlarmRule, monitor_id: str) -> str:
     """driftd's `{placeholder}` texts -> Prometheus alert templates."""
-    label = None
-    if rule.metric is not None:
-        label = ALL_SERIES[parse_selector(rule.metric.selector)[0]].label
-    if rule.metric is not None and rule.metric.calibrated_threshold is not None:
-        threshold = _threshold_template(rule, monitor_id)
-    elif rule.metric is not None:
-        threshold = _number(rule.metric.fixed_threshold)
-    else:
+    series = ALL_SERIES[parse_selector(rule.metric.selector)[0]] if rule.metric is not None else None
+    if series is None:
         threshold = str(_required(rule))
+    elif rule.metric.calibrated_threshold is not None:
+        threshold = _threshold_template(rule, monitor_id)
+    else:
+        threshold = _number(rule.metric.fixed_threshold)
     value = "{{ $value | humanize }}"
-    if rule.metric is not None and ALL_SERIES[parse_selector(rule.metric.selector)[0]].scale == 0.001:
+    if series is not None and series.scale == 0.001:
         # a milliseconds metric exported in seconds: show both as durations
         value = "{{ $value | humanizeDuration }}"
         if rule.metric.calibrated_threshold is None:
@@ -136,8 +134,8 @@ def _template(text: str, rule: AlarmRule, monitor_id: str) -> str:
         "previous_state": "pending", "selector": rule.metric.selector if rule.metric else rule.rule_id,
         "direction": rule.metric.direction.value if rule.metric else "above",
     }
-    if label:
-        values[label] = "{{ $labels." + label + " }}"
+    if series is not None and series.label:
+        values[series.label] = "{{ $labels." + series.label + " }}"
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), _escape_template(text))
 
 
@@ -146,7 +144,7 @@ def _threshold_template(rule: AlarmRule, monitor_id: str) -> str:
     `query` template function), so the text shows the number, not 'the threshold'."""
     metric, labels = parse_selector(rule.metric.selector)
     series = ALL_SERIES[metric]
-    name = series.name + "_threshold"
+    name = series.name + THRESHOLD_SUFFIX
     pairs = [("monitor", '\\"' + monitor_id + '\\"', None), *((k, '\\"' + v + '\\"', None) for k, v in series.const_labels)]
     if series.label:
         pairs.append((series.label, "%q", f"$labels.{series.label}"))

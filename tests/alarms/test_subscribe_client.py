@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import sys
 import threading
 
 import grpc
 
 from driftd.client.alarms import Subscription, subscribe_alarms, subscribe_alarms_async
-from support import start_served, stop_served
+from support import free_port, start_served, stop_served
 
 from .test_alarm_service import flip, make_monitor
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def test_resumes_across_server_restart_without_gap_or_duplicate(tmp_path):

@@ -24,9 +24,9 @@ from driftd.server.service.alarm_manager import AlarmManager
 from driftd.server.store.sqlite import SqliteStore
 from driftd.v1 import monitor_pb2 as m, monitor_pb2_grpc
 
-from support import start_served, stop_served
+from support import free_port, start_served, stop_served
 
-from .tools import free_port, tool, wait_http
+from .tools import tool, wait_http
 
 AM_CONFIG = """\
 global:

@@ -7,11 +7,12 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from driftd.server.domain.alarms import default_rules
 from driftd.server.domain.monitor import Monitor, MonitorSpec, NumericFeature, Schema
 from driftd.server.observability.drift_metrics import DriftCollector
+
+from .tools import exposition_samples
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -34,16 +35,11 @@ def monitor(features, monitor_id="m1") -> Monitor:
     return Monitor(monitor_id, MonitorSpec(schema=schema, rules=default_rules(schema)), NOW, NOW, "e")
 
 
-def parse(text: str) -> dict:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
-
-
 def test_cap_keeps_the_most_drifted_columns_and_counts_the_rest():
     psis = {f"f{i}": 0.01 * i for i in range(10)}  # f9 drifts most
     mon = monitor(psis)
     collector = DriftCollector(lambda: [(mon, snapshot(psis))], lambda: {}, max_features=3)
-    samples = parse(collector.exposition().decode())
+    samples = exposition_samples(collector.exposition().decode())
     kept = {dict(labels)["feature"] for (name, labels) in samples if name == "driftd_feature_psi"}
     assert kept == {"f9", "f8", "f7"}
     assert samples[("driftd_feature_series_omitted", (("monitor", "m1"),))] == 7
@@ -59,8 +55,8 @@ def test_exposition_matches_prometheus_client_rendering_and_escapes_labels():
     collector = DriftCollector(lambda: [(mon, snapshot({odd: 0.3, "b": 0.01}))], lambda: {("m1", "P2"): 2})
     registry = CollectorRegistry()
     registry.register(collector)
-    ours = parse(collector.exposition().decode())
-    theirs = parse(generate_latest(registry).decode())
+    ours = exposition_samples(collector.exposition().decode())
+    theirs = exposition_samples(generate_latest(registry).decode())
     assert ours == theirs
     assert ours[("driftd_feature_psi", (("feature", odd), ("monitor", "m1")))] == 0.3
     assert ours[("driftd_alarms_firing", (("monitor", "m1"), ("severity", "P2")))] == 2
@@ -71,9 +67,9 @@ def test_new_snapshot_refreshes_and_gone_monitors_disappear():
     mon, other = monitor(["a"]), monitor(["a"], "m2")
     state = {"snaps": [(mon, snapshot({"a": 0.1}, 1)), (other, snapshot({"a": 0.1}, 1))]}
     collector = DriftCollector(lambda: state["snaps"], lambda: {})
-    first = parse(collector.exposition().decode())
+    first = exposition_samples(collector.exposition().decode())
     assert first[("driftd_feature_psi", (("feature", "a"), ("monitor", "m1")))] == 0.1
     state["snaps"] = [(mon, snapshot({"a": 0.5}, 2)), (other, None)]  # m1 re-evaluated, m2 has no snapshot (deleted/unloaded)
-    second = parse(collector.exposition().decode())
+    second = exposition_samples(collector.exposition().decode())
     assert second[("driftd_feature_psi", (("feature", "a"), ("monitor", "m1")))] == 0.5
     assert not [k for k in second if ("monitor", "m2") in k[1]]

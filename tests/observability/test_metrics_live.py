@@ -22,9 +22,9 @@ from driftd.client import Client
 from driftd.server.cli import app
 from driftd.server.observability.grafana import dashboard, panel_queries
 from driftd.v1 import monitor_pb2, monitor_pb2_grpc
-from support import start_served, stop_served
+from support import free_port, start_served, stop_served
 
-from .tools import free_port, promtool, stop_process, tool, wait_http
+from .tools import promtool, stop_process, tool, wait_http
 
 
 def start_prometheus(binary: str, config, tmp_path, attempts: int = 3):

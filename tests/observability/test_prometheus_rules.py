@@ -238,7 +238,7 @@ def test_edge_cases_the_engine_accepts_export_to_rules_promtool_accepts(tmp_path
     assert by_rule["labelled"]["labels"] == {"severity": "P3", "monitor": "fraud", "rule": "labelled", "team": "ml"}
     check = promtool("check", "rules", write_rules(tmp_path, [m]))
     assert check.returncode == 0, check.stdout + check.stderr
-    series = [(f'driftd_feature_psi{{monitor="fraud",feature="age"}}', "0.5x10"), ('driftd_window_rows{monitor="fraud"}', "1000x10"),
+    series = [('driftd_feature_psi{monitor="fraud",feature="age"}', "0.5x10"), ('driftd_window_rows{monitor="fraud"}', "1000x10"),
               ('driftd_feature_psi_pvalue{monitor="fraud",feature="age"}', "0.001x10")]
     tests = {"rule_files": [str(tmp_path / "driftd.rules.yml")], "evaluation_interval": "1m", "tests": [{
         "interval": "1m", "input_series": [{"series": a, "values": b} for a, b in series],

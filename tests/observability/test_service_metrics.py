@@ -10,20 +10,17 @@ import urllib.request
 
 import grpc
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from driftd.v1 import alarm_pb2, alarm_pb2_grpc, monitor_pb2, monitor_pb2_grpc
 from support import start_served, stop_served
+
+from .tools import exposition_samples
 
 
 def get(port: int, gzip_ok: bool = False) -> tuple[dict, bytes]:
     req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Accept-Encoding": "gzip"} if gzip_ok else {})
     with urllib.request.urlopen(req, timeout=10) as resp:
         return dict(resp.headers), resp.read()
-
-
-def samples(text: str) -> dict:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in text_string_to_metric_families(text) for s in f.samples}
 
 
 @pytest.fixture
@@ -45,7 +42,7 @@ async def test_rpc_codes_deadlines_and_timing(served):
     subscribe = "/driftd.v1.AlarmService/SubscribeAlarms"
     for _ in range(50):  # the server side notices the deadline a moment later
         headers, body = await asyncio.to_thread(get, served.server.metrics_port)
-        got = samples(body.decode())
+        got = exposition_samples(body.decode())
         if (("driftd_rpc_requests_total", (("code", "DEADLINE_EXCEEDED"), ("method", subscribe)))) in got:
             break
         await asyncio.sleep(0.1)
