@@ -95,6 +95,7 @@ class BatchSender:
         self._stopped = False
         self._call: Any = None
         self._fatal: str | None = None
+        self._ack_timed_out = False
         self.stats = SenderStats()
         self._thread = threading.Thread(target=self._run, name=f"driftd-sender-{monitor_name}", daemon=True)
         self._thread.start()
@@ -253,12 +254,6 @@ class BatchSender:
             with self._cond:
                 pending = None
                 now = time.monotonic()
-                if self._unacked and now - self._last_progress > self._ack_timeout_s:
-                    # a stream that stopped answering (dead peer, no RST): give up on it, resend on a new one
-                    self.stats.last_error = f"no ack for {self._ack_timeout_s:g} s: reconnecting"
-                    if self._call is not None:
-                        self._call.cancel()
-                    return
                 while self._retry and self._retry[0][0] <= now:
                     _, seq = heapq.heappop(self._retry)
                     if seq in self._unacked:
@@ -288,6 +283,21 @@ class BatchSender:
                     self._cond.wait(0.01 if self._waiting() or self._retry else 0.1)
                     continue
             yield pending.request
+
+    def _watch_acks(self, call, alive: threading.Event) -> None:
+        """Cancel a stream with unacked batches and no ack for ack_timeout_s, so they go again on a
+        new one. A thread of its own, not a check in the request generator: a call still waiting
+        for its connection (seen when the server went away as the stream opened) never pulls the
+        generator again, and would otherwise hang until gRPC gave up on it."""
+        with self._cond:
+            while alive.is_set() and not self._stopped:
+                if self._unacked and time.monotonic() - self._last_progress > self._ack_timeout_s:
+                    self._ack_timed_out = True
+                    break
+                self._cond.wait(min(0.25, self._ack_timeout_s / 4))
+            else:
+                return
+        call.cancel()
 
     def _handle_ack(self, ack: ingest_pb2.BatchAck) -> None:
         with self._cond:
@@ -330,6 +340,7 @@ class BatchSender:
             call = None
             try:
                 call = self._call = self._stub.StreamBatches(self._requests(alive), metadata=self._metadata)
+                threading.Thread(target=self._watch_acks, args=(call, alive), name="driftd-ack-watchdog", daemon=True).start()
                 for response in call:
                     backoff = 0.05
                     self._handle_ack(response.ack)
@@ -345,7 +356,11 @@ class BatchSender:
                     return
                 code = err.code()
                 status = status_from_rpc_error(err)
-                self.stats.last_error = f"stream ended: {code.name}: {err.details()}"
+                if self._ack_timed_out:
+                    self._ack_timed_out = False
+                    self.stats.last_error = f"no ack for {self._ack_timeout_s:g} s: reconnecting"
+                else:
+                    self.stats.last_error = f"stream ended: {code.name}: {err.details()}"
                 if code in FATAL_STREAM_CODES:
                     with self._cond:
                         self._fatal = self.stats.last_error
