@@ -32,6 +32,73 @@ from driftd.v1 import alarm_pb2, alarm_pb2_grpc, baseline_pb2, baseline_pb2_grpc
 EVAL_S = 0.25
 
 
+class Tracer:
+    """Wall-clock stage timestamps inside the server (this process), for the latency breakdown:
+    wraps the runtime's evaluation steps, the alarm manager, the hub's append and its fan-out, and
+    probes the event loop's lag (how late a 5 ms sleep wakes)."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, list[tuple[float, float]]] = {}
+        self.lag: list[tuple[float, float]] = []
+        self.gc: list[tuple[float, float, int]] = []  # (start, end, generation)
+        self._gc_start = 0.0
+
+    def wrap(self, owner, name: str, label: str) -> None:
+        fn = getattr(owner, name)
+        calls = self.calls.setdefault(label, [])
+        if asyncio.iscoroutinefunction(fn):
+            async def wrapped(*a, **k):
+                t0 = time.time()
+                try:
+                    return await fn(*a, **k)
+                finally:
+                    calls.append((t0, time.time()))
+        else:
+            def wrapped(*a, **k):
+                t0 = time.time()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    calls.append((t0, time.time()))
+        setattr(owner, name, wrapped)
+
+    def install(self) -> None:
+        from driftd.server.domain.alarms import AlarmEngine
+        from driftd.server.service import alarm_hub, alarm_manager, engine_adapter
+        from driftd.server.store.sqlite import SqliteStore
+
+        self.wrap(engine_adapter.WindowAdapter, "evaluate", "window_evaluate")
+        self.wrap(SqliteStore, "put_snapshot", "snapshot_persist")
+        self.wrap(alarm_manager.AlarmManager, "on_snapshot", "alarm_on_snapshot")
+        self.wrap(AlarmEngine, "evaluate", "alarm_engine")
+        self.wrap(SqliteStore, "append_alarm_events", "event_append")
+        self.wrap(alarm_hub.AlarmHub, "publish", "publish")
+        import gc
+
+        def on_gc(phase, info):
+            if phase == "start":
+                self._gc_start = time.time()
+            else:
+                self.gc.append((self._gc_start, time.time(), info["generation"]))
+        gc.callbacks.append(on_gc)
+
+    async def probe(self) -> None:
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.005)
+            late = time.perf_counter() - t0 - 0.005
+            self.lag.append((time.time(), late))
+
+    def first_after(self, label: str, t: float, until: float) -> tuple[float, float] | None:
+        for c in self.calls.get(label, ()):
+            if t <= c[0] <= until:
+                return c
+        return None
+
+    def max_lag(self, t0: float, t1: float) -> float:
+        return max((late for t, late in self.lag if t0 <= t <= t1), default=0.0)
+
+
 async def subscriber_proc(target: str, count: int, out_path: str) -> None:
     """Run `count` subscribers; append 'sequence time' per firing event to out_path; print READY."""
     channels = [grpc.aio.insecure_channel(target) for _ in range(max(1, count // 125))]
@@ -54,7 +121,10 @@ async def subscriber_proc(target: str, count: int, out_path: str) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def main_async(trials: int, subscribers: int, out: Path, procs: int = 2) -> None:
+async def main_async(trials: int, subscribers: int, out: Path, procs: int = 2, trace: bool = False) -> None:
+    tracer = Tracer() if trace else None
+    if tracer is not None:
+        tracer.install()
     server, port = await build_server(Settings(data_dir=Path(tempfile.mkdtemp()), grpc_port=0, metrics_port=-1, grace_period_s=1))
     await server.start()
     target = f"127.0.0.1:{port}"
@@ -104,6 +174,8 @@ async def main_async(trials: int, subscribers: int, out: Path, procs: int = 2) -
 
     ingest = ingest_pb2_grpc.IngestServiceStub(admin)
     first, last, to_eval = [], [], []
+    stages: list[dict[str, float]] = []
+    probe = asyncio.create_task(tracer.probe()) if tracer is not None else None
     expected = (subscribers // procs) * procs
     for trial in range(trials):
         b = ingest_pb2.Batch(monitor="monitors/lat", producer_id="bench", sequence=trial + 1)
@@ -126,7 +198,22 @@ async def main_async(trials: int, subscribers: int, out: Path, procs: int = 2) -
         first.append(min(times) - t_ack)
         last.append(max(times) - t_ack)
         to_eval.append(evaluated_at[seq] - t_ack)
+        if tracer is not None:
+            tick, end = evaluated_at[seq], max(times)
+            row = {"ack": t_ack, "tick": tick, "first": min(times), "all": end}
+            for label in ("window_evaluate", "snapshot_persist", "alarm_on_snapshot", "alarm_engine", "event_append", "publish"):
+                c = tracer.first_after(label, tick - 0.001, end)
+                if c is not None:
+                    row[label + "_start"], row[label + "_end"] = c
+            row["max_loop_lag"] = tracer.max_lag(t_ack, end)
+            row["gc_ms"] = sum(e - b for b, e, g in tracer.gc if t_ack <= b <= end) * 1e3
+            row["gc2_ms"] = sum(e - b for b, e, g in tracer.gc if t_ack <= b <= end and g == 2) * 1e3
+            stages.append(row)
         await asyncio.sleep(4 * EVAL_S)  # the next panes are empty: the alarm resolves
+    if probe is not None:
+        probe.cancel()
+    if stages:
+        print_breakdown(stages)
     for w in workers:
         w.kill()
         w.wait()
@@ -153,19 +240,58 @@ async def main_async(trials: int, subscribers: int, out: Path, procs: int = 2) -
     print(f"wrote {out}")
 
 
+def print_breakdown(stages: list[dict[str, float]]) -> None:
+    """Per-stage durations (ms), p50 / p90 / p99 / max over the trials, and the stage means of the
+    slowest 5 % of trials (by all-subscribers latency)."""
+    steps = [
+        ("ack -> tick", "ack", "tick"),
+        ("tick -> window evaluate start", "tick", "window_evaluate_start"),
+        ("window evaluate", "window_evaluate_start", "window_evaluate_end"),
+        ("-> snapshot persist start", "window_evaluate_end", "snapshot_persist_start"),
+        ("snapshot persist", "snapshot_persist_start", "snapshot_persist_end"),
+        ("-> alarm manager start", "snapshot_persist_end", "alarm_on_snapshot_start"),
+        ("alarm manager -> engine start", "alarm_on_snapshot_start", "alarm_engine_start"),
+        ("alarm engine", "alarm_engine_start", "alarm_engine_end"),
+        ("engine end -> publish start", "alarm_engine_end", "publish_start"),
+        ("publish start -> append start", "publish_start", "event_append_start"),
+        ("event append (sqlite)", "event_append_start", "event_append_end"),
+        ("append end -> fan-out done", "event_append_end", "publish_end"),
+        ("fan-out done -> first subscriber", "publish_end", "first"),
+        ("first -> all subscribers", "first", "all"),
+        ("tick -> all subscribers", "tick", "all"),
+    ]
+    slow = sorted(stages, key=lambda r: r["all"] - r["ack"])[-max(1, len(stages) // 20):]
+    print(f"{'stage':36s} {'p50':>7s} {'p90':>7s} {'p99':>7s} {'max':>7s} {'slow5%':>7s}")
+    for name, a, b in steps:
+        vals = [(r[b] - r[a]) * 1e3 for r in stages if a in r and b in r]
+        if not vals:
+            continue
+        sv = [(r[b] - r[a]) * 1e3 for r in slow if a in r and b in r]
+        print(f"{name:36s} {np.percentile(vals, 50):7.1f} {np.percentile(vals, 90):7.1f} {np.percentile(vals, 99):7.1f} "
+              f"{max(vals):7.1f} {np.mean(sv) if sv else float('nan'):7.1f}")
+    for key in ("gc_ms", "gc2_ms"):
+        vals = [r[key] for r in stages]
+        print(f"{'gc ' + key + ' in trial':36s} {np.percentile(vals, 50):7.1f} {np.percentile(vals, 90):7.1f} "
+              f"{np.percentile(vals, 99):7.1f} {max(vals):7.1f} {np.mean([r[key] for r in slow]):7.1f}")
+    lag = [r["max_loop_lag"] * 1e3 for r in stages]
+    print(f"{'max event-loop lag in trial':36s} {np.percentile(lag, 50):7.1f} {np.percentile(lag, 90):7.1f} "
+          f"{np.percentile(lag, 99):7.1f} {max(lag):7.1f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--subscribers", type=int, default=1000)
     ap.add_argument("--out", type=Path, default=Path("bench/results/alarms_cpu.csv"))
     ap.add_argument("--subscriber-procs", type=int, default=2)
+    ap.add_argument("--trace", action="store_true", help="print a per-stage latency breakdown (wraps server internals)")
     ap.add_argument("--subscriber", nargs=3, help=argparse.SUPPRESS)
     ns = ap.parse_args()
     if ns.subscriber:
         target, count, path = ns.subscriber
         asyncio.run(subscriber_proc(target, int(count), path))
         return 0
-    asyncio.run(main_async(ns.trials, ns.subscribers, ns.out, ns.subscriber_procs))
+    asyncio.run(main_async(ns.trials, ns.subscribers, ns.out, ns.subscriber_procs, ns.trace))
     return 0
 
 
