@@ -56,15 +56,16 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, *, bandwidths=None, n_permutations: i
     if resolve_backend(backend, x.device) == "triton":
         from driftd.kernels.triton.mmd import mmd2_sums_triton
 
-        s1, s2, tot, s1_all, s2_all = mmd2_sums_triton(x, y, a, n, bws)
+        s1, s2, tot, s1_all, s2_all, tot_all = mmd2_sums_triton(x, y, a, n, bws)
     else:
         z = pooled_centred(x, y, compute_dtype(x, y))
         s1, s2, tot, s1_all, s2_all = mmd2_sums_torch(z, a, n, bws)
+        tot_all = tot.sum()
     unb, bia = stats_from_sums(s1.cpu(), s2.cpu(), tot.cpu(), n, m)  # per bandwidth, observed split
     p_value = None
     perm_stats = None
     if n_permutations:
-        t_all, _ = stats_from_sums(s1_all.cpu(), s2_all.cpu(), tot.sum().cpu(), n, m)  # [P+1], Σ over bandwidths
+        t_all, _ = stats_from_sums(s1_all.cpu(), s2_all.cpu(), tot_all.cpu(), n, m)  # [P+1], Σ over bandwidths
         perm_stats = t_all[1:]
         p_value = float((1 + int((perm_stats >= t_all[0]).sum())) / (n_permutations + 1))
     return MMDResult(

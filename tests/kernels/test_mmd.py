@@ -105,10 +105,28 @@ def test_permutation_p_value_matches_brute_force_loop():
     assert strong.p_value == pytest.approx(1 / (p + 1))
 
 
+# Triton variants (kernels/triton/mmd.py module constants SCHEDULE, PERM_DTYPE): the measured
+# default first, then the grouped-tile schedule and the fp16 permutation product
+VARIANTS = [("rowblock", "tf32"), ("tiles", "tf32"), ("rowblock", "fp16"), ("tiles", "fp16")]
+
+
+@pytest.fixture
+def variant(request, monkeypatch):
+    import driftd.kernels.triton.mmd as tm
+
+    schedule, perm_dtype = request.param
+    monkeypatch.setattr(tm, "SCHEDULE", schedule)
+    monkeypatch.setattr(tm, "PERM_DTYPE", perm_dtype)
+    return request.param
+
+
+@pytest.mark.parametrize("variant", VARIANTS, indirect=True, ids="-".join)
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 @pytest.mark.parametrize("n,m,d,p", [(2, 3, 1, 0), (19, 14, 5, 0), (40, 27, 33, 25), (70, 45, 8, 3)])
-def test_triton_matches_reference(device, dtype, n, m, d, p):
+def test_triton_matches_reference(device, dtype, n, m, d, p, variant):
+    if p == 0 and variant[1] != "tf32":
+        pytest.skip("PERM_DTYPE only matters with permutations")
     x, y = samples(n, m, d, seed=n + d, dtype=dtype)
     x, y = x.to(device), y.to(device)
     a = mmd2(x, y, n_permutations=p, seed=2, backend="triton")
@@ -126,8 +144,77 @@ def test_triton_matches_reference(device, dtype, n, m, d, p):
         assert abs(a.p_value - b.p_value) * (p + 1) <= int(close) + 1e-9
 
 
+def _unbiased_from_sums(s1, s2, tot, n, m):
+    return ref.stats_from_sums(s1, s2, tot, n, m)[0]
+
+
+@pytest.mark.parametrize("schedule", ["rowblock", "tiles"])
+@pytest.mark.parametrize("device", DEVICES)
+def test_fp16_permutations_within_rounding_bound_and_same_p_value(device, schedule, monkeypatch):
+    """PERM_DTYPE="fp16": K_Σ is rounded to fp16 before the product with A (A's 0/1 are exact): a
+    relative error of at most u = 2^-11 per entry (round to nearest, 10 mantissa bits), or an absolute
+    one of at most 2^-25 for entries below fp16's normal range (2^-14). s1, s2 and the total all go
+    through that same rounded K_Σ (the ones column of A), so the unbiased statistic
+    T = Σ_{i≠j} c_ij K_ij (c = 1/(n(n−1)) on X·X pairs, 1/(m(m−1)) on Y·Y, −1/(nm) on X·Y) moves by
+    at most u · T_abs, T_abs = XX/(n(n−1)) + YY/(m(m−1)) + 2 XY/(nm) (K >= 0). The check allows
+    1.5 · u · T_abs (fp32 rounding of K, exp2 and the fp32 tile sums on top) plus 1e-6 absolute
+    (subnormal entries: ≤ 2^-25 each, ≤ 4 · 2^-25 after the normalisations). The oracle is the float64
+    brute-force loop over the permutations on the same fp16-rounded centred operands the kernel uses;
+    on this seeded data no permutation statistic lies within twice the bound of the observed one
+    (asserted), so the p-values must be equal."""
+    import driftd.kernels.triton.mmd as tm
+
+    monkeypatch.setattr(tm, "SCHEDULE", schedule)
+    monkeypatch.setattr(tm, "PERM_DTYPE", "fp16")
+    n, m, d, p = 30, 22, 4, 19
+    x, y = samples(n, m, d, seed=7, shift=0.25, dtype=torch.float16)
+    bws = [1.0, 4.0]
+    r = mmd2(x.to(device), y.to(device), bandwidths=bws, n_permutations=p, seed=11, backend="triton")
+    zr = ref.pooled_centred(x, y, torch.float32).to(torch.float16).to(torch.float64)  # the kernel's operands
+    a = permutation_indicators(n, m, p, seed=11)
+    s1, s2, tot, s1_all, s2_all = ref.mmd2_sums_torch(zr, a, n, bws)
+    brute = torch.tensor([mmd2(zr[a[:, c].bool()], zr[~a[:, c].bool()], bandwidths=bws, backend="torch").mmd2_unbiased
+                          for c in range(p + 1)], dtype=torch.float64)
+    torch.testing.assert_close(ref.stats_from_sums(s1_all, s2_all, tot.sum(), n, m)[0], brute, rtol=1e-10, atol=1e-13)
+    xx, xy, yy = s2_all, s1_all - s2_all, tot.sum() - 2 * s1_all + s2_all
+    bound = 1.5 * 2.0**-11 * (xx / (n * (n - 1)) + yy / (m * (m - 1)) + 2 * xy / (n * m)) + 1e-6
+    err = (r.permutation_stats.cpu() - brute[1:]).abs()
+    assert torch.all(err <= bound[1:]), (err / bound[1:]).max()
+    assert torch.all((brute[1:] - brute[0]).abs() > 2 * (bound[1:] + bound[0])), "seeded data too close to a tie"
+    want = (1 + int((brute[1:] >= brute[0]).sum())) / (p + 1)
+    assert 1 / (p + 1) < want < 1  # a p-value that depends on the ordering, not an extreme
+    assert r.p_value == want
+    assert r.mmd2_unbiased == pytest.approx(float(brute[0]), rel=1e-4, abs=1e-6)  # no fp16 in the observed path
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("bm,bn,group,persistent", [(16, 32, 2, 0), (32, 16, 1, 0), (16, 16, 3, 1)])
+def test_tile_schedule_shapes(device, bm, bn, group, persistent):
+    """Tiles schedule with non-square and square tiles: every pair i < j counted once (fp32, IEEE),
+    against the float64 reference sums on the same operands."""
+    import driftd.kernels.triton.mmd as tm
+
+    n, m, d, p = 37, 29, 6, 5
+    x, y = samples(n, m, d, seed=9, dtype=torch.float32)
+    a = permutation_indicators(n, m, p, seed=4)
+    bws = [0.7, 3.0]
+    got = tm.mmd2_sums_triton(x.to(device), y.to(device), a.to(device), n, bws, schedule="tiles", block=bm,
+                              block_n=bn, group=group, persistent=persistent)
+    z = ref.pooled_centred(x, y, torch.float32).to(torch.float64)
+    want = ref.mmd2_sums_torch(z, a.to(torch.float64), n, bws)
+    for g, w in zip(got, (*want, want[2].sum())):  # + tot_all, through the permutation product
+        torch.testing.assert_close(g.cpu(), w, rtol=2e-6, atol=1e-9)
+    tiles = tm.tile_list(n + m, bm, bn, group, "cpu").long()
+    cover = torch.zeros(n + m, n + m, dtype=torch.int64)
+    for i_b, j_b in tiles.tolist():
+        cover[i_b * bm:(i_b + 1) * bm, j_b * bn:(j_b + 1) * bn] += 1
+    iu = torch.triu(torch.ones(n + m, n + m, dtype=torch.bool), 1)
+    assert torch.all(cover[iu] == 1)  # each i < j in exactly one tile
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="bf16 tl.dot needs a GPU (broken in the interpreter)")
-def test_triton_bf16_on_gpu():
+@pytest.mark.parametrize("variant", VARIANTS, indirect=True, ids="-".join)
+def test_triton_bf16_on_gpu(variant):
     x, y = samples(3000, 2500, 64, seed=4, dtype=torch.bfloat16)
     a = mmd2(x.cuda(), y.cuda(), n_permutations=50, backend="triton")
     b = mmd2(x.cuda(), y.cuda(), n_permutations=50, backend="torch")
