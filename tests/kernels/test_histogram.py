@@ -96,17 +96,33 @@ def test_reference_compiled_equals_eager(monkeypatch):
         np.testing.assert_array_equal(a.counts.numpy(), want[0])
 
 
+# Triton strategies the shared cases below run with (kernels/triton/histogram.py STRATEGY): the
+# measured default choice ("auto": compare up to 40 edges, else search + atomics) and the per-lane
+# packed-counter compare kernel; test_every_triton_strategy forces each one on two cases
+CASE_STRATEGIES = ["auto", "compare_lanes"]
+
+
+@pytest.fixture
+def strategy(request, monkeypatch):
+    import driftd.kernels.triton.histogram as th
+
+    monkeypatch.setattr(th, "STRATEGY", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("strategy", CASE_STRATEGIES, indirect=True)
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("n,f,e", [(1, 1, 1), (1, 3, 2), (17, 1, 5), (300, 5, 9), (1100, 3, 33), (70, 2, 257), (64, 130, 3)])
-def test_triton_matches_reference(device, dtype, n, f, e):
+def test_triton_matches_reference(device, dtype, n, f, e, strategy):
     x, edges = make_case(n, f, e, seed=7 * n + f, dtype=dtype)
     x, edges = x.to(device), edges.to(device)
     assert_same(bucketize_histogram(x, edges, backend="triton"), bucketize_histogram(x, edges, backend="torch"))
 
 
+@pytest.mark.parametrize("strategy", CASE_STRATEGIES, indirect=True)
 @pytest.mark.parametrize("device", DEVICES)
-def test_triton_strided_rows_and_fp64(device):
+def test_triton_strided_rows_and_fp64(device, strategy):
     base, edges = make_case(400, 8, 6, seed=3)
     x = base.to(device)[::3]  # row stride 24, still unit column stride
     edges = edges.to(device)
@@ -116,7 +132,8 @@ def test_triton_strided_rows_and_fp64(device):
                 bucketize_histogram(x64, edges.double(), backend="torch"))
 
 
-def test_all_edges_padding_and_empty_batch():
+@pytest.mark.parametrize("strategy", CASE_STRATEGIES, indirect=True)
+def test_all_edges_padding_and_empty_batch(strategy):
     x = torch.tensor([[1.0, -INF], [INF, 0.0]])
     edges = torch.tensor([[INF, INF], [-INF, 0.0]])
     r = bucketize_histogram(x, edges, backend="torch")
@@ -164,11 +181,12 @@ def test_env_override(monkeypatch):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("strategy", ["compare", "search_atomic", "histogram"])
+@pytest.mark.parametrize("strategy", ["compare", "compare_lanes", "search_atomic", "histogram"])
 def test_every_triton_strategy(device, strategy, monkeypatch):
     import driftd.kernels.triton.histogram as th
 
     monkeypatch.setattr(th, "STRATEGY", strategy)
+    monkeypatch.setattr(th, "LANES_FLUSH_TILES", 2)  # compare_lanes: several flushes per program
     for n, f, e in ((300, 5, 9), (90, 3, 50)):
         x, edges = make_case(n, f, e, seed=n + e)
         x, edges = x.to(device), edges.to(device)
