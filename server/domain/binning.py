@@ -56,9 +56,20 @@ def valid_bins(n_edges: np.ndarray, width: int) -> np.ndarray:
     return (pos < ne) | (pos == width)
 
 
-def _edges_tensor(edges: np.ndarray, x: torch.Tensor) -> torch.Tensor:
+def edges_tensor(edges: np.ndarray, x: torch.Tensor) -> torch.Tensor:
+    """The edges in the dtype the kernels compare `x` in (fp32 for fp32 / fp16 / bf16 data, which the
+    fp32-representable edges make exact; fp64 for fp64 data)."""
     dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
-    return torch.tensor(edges, dtype=dtype)
+    return torch.tensor(edges, dtype=dtype, device=x.device)
+
+
+def full_counts(hist, width: int) -> np.ndarray:
+    """[F, width + 1] int64 ``[under, interior..., over]`` from a kernels `HistogramResult`."""
+    counts = np.empty((hist.counts.shape[0], width + 1), dtype=np.int64)
+    counts[:, 0] = hist.under.cpu().numpy()
+    counts[:, 1:width] = hist.counts.cpu().numpy().reshape(counts.shape[0], width - 1)
+    counts[:, width] = hist.over.cpu().numpy()
+    return counts
 
 
 def bin_counts(x, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -69,12 +80,8 @@ def bin_counts(x, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     width = edges.shape[1]
     if t.shape[0] == 0:
         return np.zeros((edges.shape[0], width + 1), dtype=np.int64), np.zeros(edges.shape[0], dtype=np.int64)
-    r = kernel_bridge.histogram(t, _edges_tensor(edges, t))
-    counts = np.empty((edges.shape[0], width + 1), dtype=np.int64)
-    counts[:, 0] = np.asarray(r.under, dtype=np.int64)
-    counts[:, 1:width] = np.asarray(r.counts, dtype=np.int64).reshape(edges.shape[0], width - 1)
-    counts[:, width] = np.asarray(r.over, dtype=np.int64)
-    return counts, np.asarray(r.nan, dtype=np.int64)
+    r = kernel_bridge.histogram(t, edges_tensor(edges, t))
+    return full_counts(r, width), r.nan.cpu().numpy().astype(np.int64)
 
 
 def bin_positions(x: np.ndarray, edges: np.ndarray, n_edges: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The one place the domain calls `driftd.kernels` (histogram, MMD, centroid cosine).
+"""The one place the domain calls `driftd.kernels` (histogram, column summary, MMD, centroid cosine).
 
 Conventions (design §2 / §3): bins are left-closed `[e_i, e_{i+1})`; a value equal to an edge goes
 up (`searchsorted(side='right')`); `under` = x < e_0; `over` = x >= last finite edge; edges are
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from driftd.kernels import bucketize_histogram, centroid_cosine_distance, mmd2
+from driftd.kernels import ColumnSummary, bucketize_histogram, centroid_cosine_distance, column_summary as _column_summary, mmd2
 
 KERNELS_AVAILABLE = True  # kept for the benchmark's report; the domain has no other histogram / MMD path
 
@@ -24,6 +24,12 @@ KERNELS_AVAILABLE = True  # kept for the benchmark's report; the domain has no o
 def histogram(x: torch.Tensor, edges: torch.Tensor):
     """Per-feature bucket counts of `x` [N, F] on `edges` [F, E] -> (counts [F, E-1], nan, under, over)."""
     return bucketize_histogram(x, edges)
+
+
+def column_summary(x: torch.Tensor, edges: torch.Tensor, *, shift, fence_lo, fence_hi) -> ColumnSummary:
+    """One pass over `x` [N, F]: the histogram on `edges`, NaN / finite / outlier counts and the
+    moments of the finite values around `shift` (see `driftd.kernels.column_summary`)."""
+    return _column_summary(x, edges, shift=shift, fence_lo=fence_lo, fence_hi=fence_hi)
 
 
 def mmd(x: torch.Tensor, y: torch.Tensor, *, bandwidths: list[float] | None, n_permutations: int, seed: int):

@@ -70,10 +70,23 @@ class Moments:
             ft = torch.from_numpy(finite)
             mn = torch.where(ft, t, torch.full((), torch.inf, dtype=t.dtype)).amin(0).double().numpy()
             mx = torch.where(ft, t, torch.full((), -torch.inf, dtype=t.dtype)).amax(0).double().numpy()
+        self.add_sums(n, shift, s1, s2, mn, mx)
+
+    def shift(self, fallback: np.ndarray) -> np.ndarray:
+        """Where to centre the next block's sums: the running mean, or `fallback` for columns
+        without values yet (e.g. the baseline's mean)."""
+        return np.where(self.count > 0, self.mean, fallback)
+
+    def add_sums(self, n, shift, s1, s2, mn, mx) -> None:
+        """Add a block summarised as, per column, n finite values with ``s1 = Σ (x − shift)``,
+        ``s2 = Σ (x − shift)²`` (float64) and their min / max (what `driftd.kernels.column_summary`
+        returns); `shift` as a float64 vector (the value each deviation was formed against)."""
+        n = np.asarray(n, dtype=np.int64)
+        s1, s2 = np.asarray(s1, dtype=np.float64), np.asarray(s2, dtype=np.float64)
         safe = np.maximum(n, 1)
-        mean_b = np.where(n > 0, shift + s1 / safe, 0.0)
+        mean_b = np.where(n > 0, np.asarray(shift, dtype=np.float64) + s1 / safe, 0.0)
         m2_b = np.where(n > 0, np.maximum(s2 - s1 * s1 / safe, 0.0), 0.0)
-        self._combine(n, mean_b, m2_b, mn, mx)
+        self._combine(n, mean_b, m2_b, np.asarray(mn, dtype=np.float64), np.asarray(mx, dtype=np.float64))
 
     def _combine(self, n_b, mean_b, m2_b, mn, mx) -> None:
         n_a = self.count

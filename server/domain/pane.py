@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from driftd.server.domain import binning
+from driftd.server.domain import binning, kernel_bridge
 from driftd.server.domain.baseline import Baseline, ColumnsBaseline, category_positions
-from driftd.server.domain.batch import Batch, all_finite, as_numpy, to_tensor
+from driftd.server.domain.batch import Batch, as_numpy, to_tensor
 from driftd.server.domain.latency_sketch import LatencySketch
 from driftd.server.domain.moments import Moments
 from driftd.server.domain.reservoir import RowReservoir, row_keys
@@ -65,24 +65,33 @@ class ColumnsPane:
             t = t.to(torch.float64)
         if t.dtype in (torch.float16, torch.bfloat16):
             t = t.to(torch.float32)
-        counts, nan = binning.bin_counts(t, base.edges)
-        self.counts += counts
+        # one pass (one compiled kernel on CPU): bins, NaN, finite and outlier counts, moments. The
+        # shift is the running mean (the baseline's for a column without values yet), rounded to
+        # the dtype the deviations are formed in.
+        np_dtype = np.float64 if t.dtype == torch.float64 else np.float32
+        shift = np.nan_to_num(self.moments.shift(base.mean), nan=0.0, posinf=0.0, neginf=0.0).astype(np_dtype)
+        fence_lo = np.where(np.isnan(base.fence_lo), -np.inf, base.fence_lo).astype(np_dtype)  # NaN fence: no outliers
+        fence_hi = np.where(np.isnan(base.fence_hi), np.inf, base.fence_hi).astype(np_dtype)
+        s = kernel_bridge.column_summary(t, binning.edges_tensor(base.edges, t), shift=shift, fence_lo=fence_lo, fence_hi=fence_hi)
+        self.counts += binning.full_counts(s.histogram, base.edges.shape[1])
+        nan = s.histogram.nan.cpu().numpy()
+        finite = s.finite.cpu().numpy()
         self.nan += nan
-        a = t.numpy() if not t.is_cuda else t.cpu().numpy()
         # ±inf is always out of range; finite values are compared only on bounded columns
-        inf = np.isinf(a).sum(0) if not all_finite(a) else 0
-        oor = np.zeros(a.shape[1], dtype=np.int64) + inf
+        oor = t.shape[0] - finite - nan
         bounded = np.flatnonzero(np.isfinite(base.valid_min) | np.isfinite(base.valid_max))
-        if len(bounded):
-            sub = a[:, bounded]
-            oor[bounded] += ((sub < base.valid_min[bounded]) | (sub > base.valid_max[bounded])).sum(0)  # float64 compare
+        has_threshold = not np.isnan(base.positive_threshold).all()
+        if len(bounded) or has_threshold:
+            a = t.cpu().numpy()
+            if len(bounded):
+                sub = a[:, bounded]
+                oor[bounded] += ((sub < base.valid_min[bounded]) | (sub > base.valid_max[bounded])).sum(0)  # float64 compare
+            if has_threshold:
+                self.positives += (a >= np.nan_to_num(base.positive_threshold, nan=np.inf)).sum(0)
         self.out_of_range += oor
-        lo, hi = base.fence_lo.astype(a.dtype), base.fence_hi.astype(a.dtype)  # fp32-representable
-        self.outliers += ((a < lo) | (a > hi)).sum(0)
-        if not np.isnan(base.positive_threshold).all():
-            thr = np.nan_to_num(base.positive_threshold, nan=np.inf)
-            self.positives += (a >= thr).sum(0)
-        self.moments.update(t)
+        self.outliers += s.outliers.cpu().numpy()
+        self.moments.add_sums(finite, shift.astype(np.float64), s.dev_sum.cpu().numpy(), s.dev_sq_sum.cpu().numpy(),
+                              s.min.cpu().double().numpy(), s.max.cpu().double().numpy())
 
     def merge(self, o: "ColumnsPane") -> "ColumnsPane":
         return ColumnsPane(self.counts + o.counts, self.nan + o.nan, self.out_of_range + o.out_of_range,
