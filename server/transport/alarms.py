@@ -6,14 +6,14 @@ import asyncio
 from collections import OrderedDict
 from datetime import datetime
 
-from driftd.server.domain.errors import InvalidArgument
+from driftd.server.domain.errors import InvalidArgument, Unavailable
 from driftd.server.domain.monitor import parse_monitor_name
 from driftd.server.service.alarm_hub import AlarmHub
 from driftd.server.service.alarm_manager import AlarmManager, AlarmView
 from driftd.server.store.sqlite import SqliteStore, StoredAlarmEvent
 from driftd.server.transport.codec import to_timestamp
 from driftd.server.transport.errors import grpc_errors
-from driftd.server.transport.lifecycle import Lifecycle
+from driftd.server.transport.lifecycle import DRAINING_MESSAGE, Lifecycle
 from driftd.server.transport.monitors import page_size
 from driftd.v1 import alarm_pb2, alarm_pb2_grpc, monitor_pb2
 
@@ -25,6 +25,7 @@ KINDS = {"transition": alarm_pb2.ALARM_EVENT_KIND_TRANSITION, "silenced": alarm_
 SEVERITIES = {"P1": monitor_pb2.SEVERITY_P1, "P2": monitor_pb2.SEVERITY_P2, "P3": monitor_pb2.SEVERITY_P3}
 SEVERITY_NAMES = {v: k for k, v in SEVERITIES.items()}
 DEFAULT_HEARTBEAT_S = 5.0
+GRPC_GROUP = "grpc"  # the hub's name for the subscriptions this servicer opened (ended on drain)
 
 
 def event_to_proto(e: StoredAlarmEvent) -> alarm_pb2.AlarmEvent:
@@ -66,17 +67,27 @@ class AlarmServicer(alarm_pb2_grpc.AlarmServiceServicer):
         self._hub = hub
         self._manager = manager
         self._lifecycle = lifecycle
-        # One event goes to every matching subscriber: convert it to protobuf once, not per stream.
-        self._protos: OrderedDict[int, alarm_pb2.AlarmEvent] = OrderedDict()
+        self._drain_watch: asyncio.Task | None = None
+        # One event goes to every matching subscriber: build its response once, not per stream.
+        self._responses: OrderedDict[int, alarm_pb2.SubscribeAlarmsResponse] = OrderedDict()
 
-    def _event_proto(self, event: StoredAlarmEvent) -> alarm_pb2.AlarmEvent:
-        proto = self._protos.get(event.sequence)
-        if proto is None:
-            proto = event_to_proto(event)
-            self._protos[event.sequence] = proto
-            if len(self._protos) > 4096:
-                self._protos.popitem(last=False)
-        return proto
+    def _event_response(self, event: StoredAlarmEvent) -> alarm_pb2.SubscribeAlarmsResponse:
+        response = self._responses.get(event.sequence)
+        if response is None:
+            response = alarm_pb2.SubscribeAlarmsResponse(event=event_to_proto(event))
+            self._responses[event.sequence] = response
+            if len(self._responses) > 4096:
+                self._responses.popitem(last=False)
+        return response
+
+    def _watch_drain(self) -> None:
+        """On drain, end every gRPC subscription with UNAVAILABLE (what `Lifecycle.guard_stream`
+        does for other streams, without a task and a wait per message: one watcher for all)."""
+        if self._drain_watch is None:
+            async def watch() -> None:
+                await self._lifecycle.draining.wait()
+                self._hub.end_group(GRPC_GROUP, Unavailable(DRAINING_MESSAGE, reason="DRAINING"))
+            self._drain_watch = asyncio.get_running_loop().create_task(watch(), name="alarm-subscriptions-drain")
 
     @grpc_errors
     async def SubscribeAlarms(self, request, context):
@@ -100,16 +111,13 @@ class AlarmServicer(alarm_pb2_grpc.AlarmServiceServicer):
 
         start_after = request.start_after_sequence if request.HasField("start_after_sequence") else None
 
-        async def stream():
-            async for item in self._hub.subscribe(matches, start_after, heartbeat):
-                if isinstance(item, int):
-                    yield alarm_pb2.SubscribeAlarmsResponse(heartbeat=alarm_pb2.Heartbeat(
-                        high_water_sequence=item, time=to_timestamp(datetime.now().astimezone())))
-                else:
-                    yield alarm_pb2.SubscribeAlarmsResponse(event=self._event_proto(item))
-
-        async for response in self._lifecycle.guard_stream(stream(), context):
-            yield response
+        self._watch_drain()
+        async for item in self._hub.subscribe(matches, start_after, heartbeat, group=GRPC_GROUP):
+            if isinstance(item, int):
+                yield alarm_pb2.SubscribeAlarmsResponse(heartbeat=alarm_pb2.Heartbeat(
+                    high_water_sequence=item, time=to_timestamp(datetime.now().astimezone())))
+            else:
+                yield self._event_response(item)
 
     @grpc_errors
     async def ListAlarms(self, request, context):

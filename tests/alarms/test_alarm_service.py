@@ -263,3 +263,36 @@ async def test_silence_acknowledge_and_list(alarm_served):
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.SilenceAlarm(a.SilenceAlarmRequest(name="fraud/psi"))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_draining_ends_subscriptions_with_unavailable_after_offered_events(tmp_path):
+    """SubscribeAlarms ends on drain like every other server stream (UNAVAILABLE, reason DRAINING),
+    after the events already offered to it; the server's own hub subscribers are not ended."""
+    served = await start_served(tmp_path / "data")
+    try:
+        monitor = await make_monitor(served)
+        stub = alarm_pb2_grpc.AlarmServiceStub(served.channel)
+        call = stub.SubscribeAlarms(a.SubscribeAlarmsRequest())
+        await asyncio.sleep(0.3)  # subscribed (no message before the first event or heartbeat)
+        internal = served.server.alarm_hub.subscribe(lambda e: True, None, heartbeat_s=60)
+        internal_next = asyncio.ensure_future(internal.__anext__())
+        await asyncio.sleep(0.05)
+        events = await flip(served, monitor, 0)
+        await served.server.lifecycle.drain()
+        got = []
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            async for resp in call:
+                if resp.HasField("event"):
+                    got.append(resp.event.sequence)
+        assert got == [e.sequence for e in events]
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "draining" in err.value.details()
+        assert rich_details(err.value)["ErrorInfo"].reason == "DRAINING"
+        assert (await asyncio.wait_for(internal_next, 5)).sequence == events[0].sequence  # still live
+        await internal.aclose()
+        late = stub.SubscribeAlarms(a.SubscribeAlarmsRequest())
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            async for _ in late:
+                pass
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        await stop_served(served)
