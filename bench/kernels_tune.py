@@ -134,7 +134,7 @@ def run_histogram(dev_name, copy_bw, writer, rows, budget, quick, reps):
             rows.append(row)
             print("hist", case, variant, cfg, row.get("seconds", "-"), "s", row.get("pct_of_copy", "-"), "% copy",
                   row["check"], row.get("note", ""), flush=True)
-        del x
+        x = out = ref = None  # free the batch before the next case
 
 
 # tiles configs: (BM, BN, BLOCK_K, num_warps, num_stages, GROUP, PC, persistent programs per SM)
