@@ -53,6 +53,7 @@ from driftd.server.domain.concept_drift import Cusum, PageHinkley
 from driftd.server.domain.errors import InvalidArgument
 from driftd.server.domain.evaluation import categorical_drift, embedding_drift, group_verdict, numeric_drift, score_drift
 from driftd.server.domain.labels import JoinResult, PendingPredictions, label_quality
+from driftd.server.domain.pane import ColumnsPane
 from driftd.server.domain.schema import ScoreKind
 from driftd.server.domain.snapshot import LabelQuality, LatencyStats, Snapshot, Verdict, worst
 from driftd.server.domain.window import SlidingWindow
@@ -97,6 +98,12 @@ class DriftEngine:
             self.pending.add(batch.request_ids, as_numpy(batch.scores)[:, self._label_score], now)
         self.rows_accepted += n
         return n
+
+    def warm_up(self) -> None:
+        """Compile the update kernels for this baseline's shapes (nothing of the window changes)."""
+        for block in (self.baseline.numeric, self.baseline.scores):
+            if block is not None:
+                ColumnsPane.warm_up(block)
 
     def write_labels(self, request_ids, labels, now: float | None = None) -> JoinResult:
         """Join delayed labels (0/1) to waiting predictions; matched pairs count in the arrival pane."""

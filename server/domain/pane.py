@@ -93,6 +93,13 @@ class ColumnsPane:
         self.moments.add_sums(finite, shift.astype(np.float64), s.dev_sum.cpu().numpy(), s.dev_sq_sum.cpu().numpy(),
                               s.min.cpu().double().numpy(), s.max.cpu().double().numpy())
 
+    @classmethod
+    def warm_up(cls, base: ColumnsBaseline) -> None:
+        """Compile the summary kernel for this block's shapes in fp32 and fp64 (the dtypes clients
+        send) on a scratch pane, so the first real batch does not wait seconds for the compiler."""
+        for dtype in (np.float32, np.float64):
+            cls.empty(base).update(np.zeros((1, len(base.names)), dtype=dtype), base)
+
     def merge(self, o: "ColumnsPane") -> "ColumnsPane":
         return ColumnsPane(self.counts + o.counts, self.nan + o.nan, self.out_of_range + o.out_of_range,
                            self.outliers + o.outliers, self.positives + o.positives, self.moments.merge(o.moments))

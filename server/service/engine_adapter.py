@@ -34,6 +34,9 @@ class WindowAdapter:
     def save(self) -> bytes:
         return save_engine(self.engine)
 
+    def warm_up(self) -> None:
+        self.engine.warm_up()
+
 
 def open_window(spec: MonitorSpec, blob: bytes, state: bytes | None = None) -> WindowAdapter:
     """A fresh window on the baseline, or the saved one when `state` is given (same baseline)."""
@@ -54,6 +57,8 @@ def build_baseline(spec: MonitorSpec, reference: Batch, *, model_id: str, git_co
     config = BaselineConfig.from_statistics(spec.statistics, seed=seed)
     baseline = _build(spec.schema, reference, model_id=model_id or spec.model_id, git_commit=git_commit, source=source,
                       config=config, created_at=created_at)
+    # the monitor's first batches follow: compile the update kernels now, inside this already slow call
+    DriftEngine.for_monitor(spec, baseline).warm_up()
     return BuiltBaseline(baseline, baseline.to_bytes())
 
 

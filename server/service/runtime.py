@@ -42,6 +42,8 @@ class WindowEngine(Protocol):
 
     def save(self) -> bytes: ...
 
+    def warm_up(self) -> None: ...
+
 
 @dataclass(frozen=True)
 class QueueLimits:
@@ -191,6 +193,10 @@ class MonitorRuntime:
 
     async def _worker(self) -> None:
         loop = asyncio.get_running_loop()
+        try:  # compile the update kernels before the first batch (batches queue and are acked meanwhile)
+            await loop.run_in_executor(self._executor, self._window.warm_up)
+        except Exception as exc:  # noqa: BLE001 - the first update compiles instead
+            log.warning("kernel_warm_up_failed", monitor=self.monitor_id, exc_info=exc)
         while True:
             if not self._queue:
                 self._wake.clear()

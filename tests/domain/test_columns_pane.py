@@ -68,3 +68,13 @@ def test_columns_pane_matches_float64_recomputation(baseline, dtype, as_tensor):
             assert pane.moments.min[f] == vals.min() and pane.moments.max[f] == vals.max()
         else:  # the all-NaN column: no moments; only its ±inf values land in the outer bins
             assert np.isinf(pane.moments.min[f]) and pane.counts[f].sum() == np.isinf(x[:, f]).sum() > 0
+
+
+def test_engine_warm_up_changes_nothing(baseline):
+    from driftd.server.domain.engine import DriftEngine
+
+    engine = DriftEngine(baseline)
+    engine.warm_up()
+    snap = engine.evaluate(now=1.0)
+    assert snap.row_count == 0 and engine.rows_accepted == 0
+    assert all(f.sample_count == 0 for f in snap.numeric_features)

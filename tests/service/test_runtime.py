@@ -34,6 +34,9 @@ class RecordingEngine:
     def evaluate(self, now) -> dict:
         return {"row_count": self.rows}
 
+    def warm_up(self) -> None:
+        self.warmed = True
+
 
 def make_runtime(engine, limits=QueueLimits(), persisted=None):
     spec = MonitorSpec(schema=Schema(numeric=(NumericFeature("x"),)), window=WindowSpec(pane_seconds=3600))
@@ -130,3 +133,17 @@ async def test_watchers_receive_snapshots_and_end_marker():
     assert (await q.get())["snapshot_id"] == 1
     await rt.close()
     assert await q.get() is None
+
+
+async def test_kernel_warm_up_runs_first_and_its_failure_does_not_stop_the_worker():
+    class Warming(RecordingEngine):
+        def warm_up(self):
+            assert not self.updates  # before any batch is applied
+            raise RuntimeError("no compiler")
+
+    engine = Warming()
+    rt = make_runtime(engine)
+    rt.offer("p", 1, rows(5))
+    snap = await rt.evaluate()
+    assert snap["row_count"] == 5 and rt.counters.applied_rows == 5
+    await rt.close()
