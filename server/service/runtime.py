@@ -50,6 +50,11 @@ class QueueLimits:
     max_batches: int = 1024
     max_rows: int = 4_000_000
     max_coalesce_rows: int = 262_144  # rows per engine call
+    # a thin queue (fewer rows than this) waits `coalesce_wait_s` once for more batches before an
+    # engine call: small batches then share one update (and one executor round trip) instead of
+    # paying the per-call cost each; bounded extra latency, never applied while an evaluation waits
+    coalesce_min_rows: int = 16_384
+    coalesce_wait_s: float = 0.002
     retry_after_s: float = 0.05
 
 
@@ -104,6 +109,7 @@ class MonitorRuntime:
         self._queue: deque[Batch | _Evaluate] = deque()
         self._queued_rows = 0
         self._wake = asyncio.Event()
+        self._flush_now = asyncio.Event()  # cuts the coalescing wait short
         self._dedupe = dedupe or SequenceDedupe()
         self._watchers: set[asyncio.Queue] = set()
         self.counters = RuntimeCounters()
@@ -133,6 +139,8 @@ class MonitorRuntime:
         self.counters.accepted_rows += rows
         self.counters.accepted_batches += 1
         self._wake.set()
+        if self._queued_rows >= self._limits.coalesce_min_rows:
+            self._flush_now.set()
         return Offer(duplicate=False, queue_depth=len(self._queue))
 
     def save_window(self) -> bytes:
@@ -159,6 +167,7 @@ class MonitorRuntime:
         done = asyncio.get_running_loop().create_future()
         self._queue.append(_Evaluate(now or self._clock(), done))
         self._wake.set()
+        self._flush_now.set()
         return await done
 
     async def write_labels(self, request_ids: list[str], labels: Any) -> Any:
@@ -166,6 +175,7 @@ class MonitorRuntime:
         done = asyncio.get_running_loop().create_future()
         self._queue.append(_Labels(request_ids, labels, self._clock(), done))
         self._wake.set()
+        self._flush_now.set()
         return await done
 
     def watch(self) -> asyncio.Queue:
@@ -235,6 +245,13 @@ class MonitorRuntime:
                     if not head.done.done():
                         head.done.set_exception(exc)
                 continue
+            self._flush_now.clear()
+            if (self._queued_rows < self._limits.coalesce_min_rows and self._limits.coalesce_wait_s > 0 and not self._closing
+                    and all(isinstance(entry, Batch) for entry in self._queue)):
+                try:  # ends early when an evaluation / label join / close is queued or enough rows are
+                    await asyncio.wait_for(self._flush_now.wait(), self._limits.coalesce_wait_s)
+                except TimeoutError:
+                    pass
             batches = self._take_coalescible()
             rows = sum(b.n_rows for b in batches)
             try:
@@ -288,6 +305,7 @@ class MonitorRuntime:
         """Apply everything queued, then stop."""
         self._closing = True
         self._wake.set()
+        self._flush_now.set()
         worker, evaluator = self._tasks or (None, None)
         if evaluator is not None:
             evaluator.cancel()

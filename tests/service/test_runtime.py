@@ -147,3 +147,31 @@ async def test_kernel_warm_up_runs_first_and_its_failure_does_not_stop_the_worke
     snap = await rt.evaluate()
     assert snap["row_count"] == 5 and rt.counters.applied_rows == 5
     await rt.close()
+
+
+@pytest.mark.parametrize("wait_s,max_updates", [(0.05, 1), (0.0, 10)])
+async def test_a_thin_queue_waits_briefly_so_small_batches_share_an_update(wait_s, max_updates):
+    engine = RecordingEngine()
+    rt = make_runtime(engine, limits=QueueLimits(coalesce_wait_s=wait_s))
+    await asyncio.sleep(0.01)  # the worker's warm-up is done; it waits for batches
+    for seq in range(1, 11):  # batches trickle in, one per loop turn
+        rt.offer("p", seq, rows(3))
+        for _ in range(5):
+            await asyncio.sleep(0)
+    snap = await rt.evaluate(T0)
+    assert snap["row_count"] == 30 and sum(engine.updates) == 30
+    assert (len(engine.updates) == 1) if max_updates == 1 else (len(engine.updates) > 1)
+    await rt.close()
+
+
+async def test_an_evaluation_is_not_held_back_by_the_coalescing_wait():
+    engine = RecordingEngine()
+    rt = make_runtime(engine, limits=QueueLimits(coalesce_wait_s=5.0))
+    await asyncio.sleep(0.01)
+    rt.offer("p", 1, rows(4))
+    snap = await asyncio.wait_for(rt.evaluate(T0), timeout=1.0)  # the 5 s wait is cut short
+    assert snap["row_count"] == 4
+    rt.offer("p", 2, rows(4))
+    await asyncio.sleep(0.05)  # the worker is in its wait again
+    await asyncio.wait_for(rt.close(), timeout=1.0)  # so is closing
+    assert engine.rows == 8
