@@ -34,11 +34,13 @@ class Subscription:
     """One subscriber's live side: a bounded buffer of offered events and at most one waiter.
 
     Cheap per event on purpose (the publisher offers every event to every subscriber on the event
-    loop): a deque append and, when the reader is parked, one future result; no task, no queue
-    getter, no timer per event. The heartbeat timer is armed once per heartbeat interval.
+    loop, and what a parked reader holds lives until the next event, long enough to be promoted
+    to the collector's oldest generation): a deque append and one future per wake-up; no task,
+    no queue getter, and no timer per event: the heartbeat timer is armed for the heartbeat
+    deadline and, when it finds the deadline moved, re-armed once per heartbeat interval.
     """
 
-    __slots__ = ("matches", "buffer_size", "pending", "lagged", "seen", "ended", "group", "_waiter")
+    __slots__ = ("matches", "buffer_size", "pending", "lagged", "seen", "ended", "group", "deadline", "_waiter", "_timer")
 
     def __init__(self, matches: Callable[[StoredAlarmEvent], bool], buffer_size: int, group: str = "") -> None:
         self.matches = matches
@@ -51,7 +53,9 @@ class Subscription:
         self.seen = 0
         self.ended: BaseException | None = None  # set by AlarmHub.end_group: raised to the reader
         self.group = group
+        self.deadline = 0.0  # loop time of the next heartbeat (the reader moves it on every yield)
         self._waiter: asyncio.Future | None = None
+        self._timer: asyncio.TimerHandle | None = None
 
     def offer(self, event: StoredAlarmEvent) -> None:
         if event.sequence > self.seen:
@@ -62,35 +66,47 @@ class Subscription:
             self.lagged = True  # the reader reports the lag once it has drained what it has
         else:
             self.pending.append(event)
-        self._wake()
+        self._wake(True)
 
     def end(self, exc: BaseException) -> None:
         self.ended = exc
-        self._wake()
+        self._wake(True)
 
-    def _wake(self) -> None:
+    def _wake(self, result: bool) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(True)
+            waiter.set_result(result)
 
-    async def wait(self, timeout: float) -> bool:
-        """Park until an event is offered (or the subscription ends or lags): True; False after
-        `timeout` seconds with nothing new."""
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self._waiter is None:
+            return  # the reader is busy; its next wait() arms the timer again
+        loop = self._waiter.get_loop()
+        if loop.time() >= self.deadline:
+            self._wake(False)
+        else:
+            self._timer = loop.call_at(self.deadline, self._on_timer)
+
+    async def wait(self) -> bool:
+        """Park until an event is offered (or the subscription ends or lags): True; False once
+        the heartbeat deadline has passed with nothing new."""
         if self.pending or self.lagged or self.ended is not None:
             return True
         loop = asyncio.get_running_loop()
+        if loop.time() >= self.deadline:
+            return False
         waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(timeout, _expire, waiter)
+        if self._timer is None:
+            self._timer = loop.call_at(self.deadline, self._on_timer)
         try:
             return await waiter
         finally:
-            timer.cancel()
             self._waiter = None
 
-
-def _expire(waiter: asyncio.Future) -> None:
-    if not waiter.done():
-        waiter.set_result(False)
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 class AlarmHub:
@@ -161,19 +177,25 @@ class AlarmHub:
                     if len(page) < REPLAY_PAGE:
                         break
             pending = sub.pending
+            loop = asyncio.get_running_loop()
+            sub.deadline = loop.time() + heartbeat_s
             while True:
-                while pending:
-                    event = pending.popleft()
-                    if event.sequence <= last:
-                        continue  # already replayed
-                    last = event.sequence
-                    yield event
+                if pending:
+                    while pending:
+                        event = pending.popleft()
+                        if event.sequence <= last:
+                            continue  # already replayed
+                        last = event.sequence
+                        yield event
+                    sub.deadline = loop.time() + heartbeat_s
                 if sub.lagged:
                     raise SubscriberLagged(last, self._buffer)
                 if sub.ended is not None:
                     raise sub.ended
-                if not await sub.wait(heartbeat_s) and not pending and not sub.lagged and sub.ended is None:
+                if not await sub.wait() and not pending and not sub.lagged and sub.ended is None:
                     # nothing pending: every event offered so far has been yielded (or filtered out)
                     yield max(last, sub.seen)
+                    sub.deadline = loop.time() + heartbeat_s
         finally:
             self._subscriptions.pop(sub, None)
+            sub.close()

@@ -85,13 +85,13 @@ async def test_heartbeat_never_covers_an_event_offered_but_not_yet_yielded(hub, 
     real_wait = Subscription.wait
     raced = []
 
-    async def racy_wait(self, timeout):
+    async def racy_wait(self):
         if not raced:
             raced.append(True)
             stored = await hub.publish([event(1)])  # offered to `self` by the hub
             assert stored[0].sequence in {e.sequence for e in self.pending}
             return False  # "the timer fired"
-        return await real_wait(self, timeout)
+        return await real_wait(self)
 
     monkeypatch.setattr(Subscription, "wait", racy_wait)
     agen = hub.subscribe(lambda e: True, None, heartbeat_s=0.01)
@@ -107,6 +107,31 @@ async def test_heartbeat_reports_events_filtered_out(hub):
     assert await asyncio.wait_for(agen.__anext__(), 5) == 0
     await hub.publish([event(0, "other"), event(1, "other")])
     assert await asyncio.wait_for(agen.__anext__(), 5) == 2
+    await agen.aclose()
+
+
+async def test_heartbeats_keep_their_interval_while_events_flow_and_after(hub):
+    """Events postpone the heartbeat (it comes `heartbeat_s` after the last thing yielded), and
+    heartbeats keep coming at that interval once events stop."""
+    loop = asyncio.get_running_loop()
+    agen = hub.subscribe(lambda e: True, None, heartbeat_s=0.1)
+    nxt = asyncio.ensure_future(agen.__anext__())
+    start = loop.time()
+    for i in range(6):  # an event every 40 ms for 240 ms: no heartbeat in between
+        await asyncio.sleep(0.04)
+        await hub.publish([event(i)])
+        item = await asyncio.wait_for(nxt, 5)
+        assert not isinstance(item, int), f"heartbeat {item} at {loop.time() - start:.3f} s while events flow"
+        nxt = asyncio.ensure_future(agen.__anext__())
+    last_event = loop.time()
+    beats = []
+    for _ in range(3):
+        beats.append((await asyncio.wait_for(nxt, 5), loop.time()))
+        nxt = asyncio.ensure_future(agen.__anext__())
+    assert [b for b, _ in beats] == [6, 6, 6]
+    assert 0.09 <= beats[0][1] - last_event < 0.5
+    assert all(0.09 <= b[1] - a[1] < 0.5 for a, b in zip(beats, beats[1:]))
+    nxt.cancel()
     await agen.aclose()
 
 
