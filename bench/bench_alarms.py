@@ -2,6 +2,7 @@
 reaching subscribers, over >= 100 trials, with 1,000 subscribers connected.
 
     python bench/bench_alarms.py [--trials 100] [--subscribers 1000] [--out bench/results/alarms_cpu.csv]
+                                 [--trace] [--no-gc-freeze]
 
 The server runs in this process; the subscribers run in `--subscriber-procs` separate processes
 (default 2) so their client work does not share the server's event loop; arrival times are wall
@@ -16,6 +17,7 @@ import asyncio
 import csv
 import os
 import platform
+import random
 import sys
 import tempfile
 import time
@@ -68,6 +70,7 @@ class Tracer:
         from driftd.server.store.sqlite import SqliteStore
 
         self.wrap(engine_adapter.WindowAdapter, "evaluate", "window_evaluate")
+        self.wrap(engine_adapter.WindowAdapter, "update", "window_update")
         self.wrap(SqliteStore, "put_snapshot", "snapshot_persist")
         self.wrap(alarm_manager.AlarmManager, "on_snapshot", "alarm_on_snapshot")
         self.wrap(AlarmEngine, "evaluate", "alarm_engine")
@@ -121,11 +124,13 @@ async def subscriber_proc(target: str, count: int, out_path: str) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def main_async(trials: int, subscribers: int, out: Path, procs: int = 2, trace: bool = False) -> None:
+async def main_async(trials: int, subscribers: int, out: Path, procs: int = 2, trace: bool = False,
+                     gc_freeze: bool = True) -> None:
     tracer = Tracer() if trace else None
     if tracer is not None:
         tracer.install()
-    server, port = await build_server(Settings(data_dir=Path(tempfile.mkdtemp()), grpc_port=0, metrics_port=-1, grace_period_s=1))
+    server, port = await build_server(Settings(data_dir=Path(tempfile.mkdtemp()), grpc_port=0, metrics_port=-1, grace_period_s=1,
+                                               gc_freeze=gc_freeze))
     await server.start()
     target = f"127.0.0.1:{port}"
     admin = grpc.aio.insecure_channel(target)
@@ -148,6 +153,23 @@ async def main_async(trials: int, subscribers: int, out: Path, procs: int = 2, t
         yield baseline_pb2.CreateBaselineRequest(batch=b)
 
     await baseline_pb2_grpc.BaselineServiceStub(admin).CreateBaseline(ref())
+    # Warm-up: one quiet batch (latencies far below the threshold) and its evaluations, so the
+    # first trial does not pay the one-off torch.compile of the CPU kernels.
+    warm = ingest_pb2.Batch(monitor="monitors/lat", producer_id="bench-warm-up", sequence=1)
+    warm.numeric.CopyFrom(encode_tensor(rng.normal(size=(50, 1)).astype(np.float32)))
+    warm.latency_ms.CopyFrom(encode_tensor(np.full(50, 5.0, np.float32)))
+    await ingest_pb2_grpc.IngestServiceStub(admin).WriteBatch(ingest_pb2.WriteBatchRequest(batch=warm))
+    await asyncio.sleep(4 * EVAL_S)
+    if gc_freeze:
+        # The server freezes its long-lived heap (torch, the compiled kernels, protobuf descriptors)
+        # once its warm-ups are over (server/heap.py, debounced): wait for it, as a warm server would have.
+        import gc
+
+        for _ in range(100):
+            if gc.get_freeze_count():
+                break
+            await asyncio.sleep(0.1)
+        print(f"server heap frozen: {gc.get_freeze_count()} objects")
 
     import subprocess
 
@@ -162,21 +184,29 @@ async def main_async(trials: int, subscribers: int, out: Path, procs: int = 2, t
     await asyncio.sleep(0.5)
 
     evaluated_at: dict[int, float] = {}
+    got: dict[int, list[float]] = {}
+    readers = [open(f) for f in files]
+    partial = [""] * len(readers)
 
     def arrivals() -> dict[int, list[float]]:
-        out: dict[int, list[float]] = {}
-        for f in files:
-            for line in f.read_text().splitlines():
+        """Fold in the lines the subscribers appended since the last call (incrementally: this runs
+        on the server's event loop every 10 ms, so it must stay cheap as the files grow)."""
+        for k, fh in enumerate(readers):
+            chunk = partial[k] + fh.read()
+            lines = chunk.split("\n")
+            partial[k] = lines.pop()  # an incomplete last line waits for the next call
+            for line in lines:
                 seq, t, evaluated = line.split()
-                out.setdefault(int(seq), []).append(float(t))
+                got.setdefault(int(seq), []).append(float(t))
                 evaluated_at[int(seq)] = float(evaluated)
-        return out
+        return got
 
     ingest = ingest_pb2_grpc.IngestServiceStub(admin)
     first, last, to_eval = [], [], []
     stages: list[dict[str, float]] = []
     probe = asyncio.create_task(tracer.probe()) if tracer is not None else None
     expected = (subscribers // procs) * procs
+    phase = random.Random(1)
     for trial in range(trials):
         b = ingest_pb2.Batch(monitor="monitors/lat", producer_id="bench", sequence=trial + 1)
         b.numeric.CopyFrom(encode_tensor(rng.normal(size=(50, 1)).astype(np.float32)))
@@ -186,9 +216,8 @@ async def main_async(trials: int, subscribers: int, out: Path, procs: int = 2, t
         t_ack = time.time()
         assert ack.status.code == 0, ack.status
         deadline = t_ack + 10
-        got: dict[int, list[float]] = {}
         while time.time() < deadline:
-            got = arrivals()
+            arrivals()
             new = set(got) - before
             if new and len(got[max(new)]) >= expected:
                 break
@@ -200,18 +229,36 @@ async def main_async(trials: int, subscribers: int, out: Path, procs: int = 2, t
         to_eval.append(evaluated_at[seq] - t_ack)
         if tracer is not None:
             tick, end = evaluated_at[seq], max(times)
-            row = {"ack": t_ack, "tick": tick, "first": min(times), "all": end}
+            row = {"ack": t_ack, "tick": tick, "first": min(times), "all": end, "trial": trial}
             for label in ("window_evaluate", "snapshot_persist", "alarm_on_snapshot", "alarm_engine", "event_append", "publish"):
                 c = tracer.first_after(label, tick - 0.001, end)
                 if c is not None:
                     row[label + "_start"], row[label + "_end"] = c
             row["max_loop_lag"] = tracer.max_lag(t_ack, end)
+            row["window_update_ms"] = sum(e - b for b, e in tracer.calls["window_update"] if t_ack - 0.3 <= b <= end) * 1e3
             row["gc_ms"] = sum(e - b for b, e, g in tracer.gc if t_ack <= b <= end) * 1e3
             row["gc2_ms"] = sum(e - b for b, e, g in tracer.gc if t_ack <= b <= end and g == 2) * 1e3
             stages.append(row)
-        await asyncio.sleep(4 * EVAL_S)  # the next panes are empty: the alarm resolves
+        # the next panes are empty: the alarm resolves; the random part spreads the next ack
+        # uniformly over the evaluation cadence (else its phase follows the bench's own timing)
+        await asyncio.sleep(4 * EVAL_S + phase.uniform(0, EVAL_S))
+    for fh in readers:
+        fh.close()
     if probe is not None:
         probe.cancel()
+        import gc
+
+        full = [(b, e) for b, e, g in tracer.gc if g == 2 and b >= stages[0]["ack"]] if stages else []
+        acks = [r["ack"] for r in stages]
+        print("full collections, ms after the preceding ack (duration):",
+              [(round((b - max(a for a in acks if a <= b)) * 1e3), round((e - b) * 1e3)) for b, e in full])
+        n = len(gc.get_objects())
+        t0 = time.perf_counter()
+        gc.collect()
+        print(f"full collections from the first trial on: {len(full)}, {sum(e - b for b, e in full) * 1e3:.0f} ms in all; "
+              f"in a trial's ack -> last subscriber window: {sum(1 for r in stages if r['gc2_ms'] > 0)} trials")
+        print(f"heap: {n} gc-tracked objects, a full collection now takes {(time.perf_counter() - t0) * 1e3:.1f} ms; "
+              f"frozen: {gc.get_freeze_count()}")
     if stages:
         print_breakdown(stages)
     for w in workers:
@@ -221,7 +268,8 @@ async def main_async(trials: int, subscribers: int, out: Path, procs: int = 2, t
     await server.drain_and_stop(1)
     device = f"{platform.processor() or platform.machine()} x{os.cpu_count()} (no GPU)"
     row = {
-        "device": device, "trials": trials, "subscribers": (subscribers // procs) * procs, "subscriber_processes": procs,
+        "device": device, "server_gc": "gc_freeze=true (default)" if gc_freeze else "gc_freeze=false",
+        "trials": trials, "subscribers": (subscribers // procs) * procs, "subscriber_processes": procs,
         "evaluation_interval_s": EVAL_S,
         "first_subscriber_p50_ms": round(float(np.percentile(first, 50)) * 1e3, 1),
         "first_subscriber_p99_ms": round(float(np.percentile(first, 99)) * 1e3, 1),
@@ -233,10 +281,16 @@ async def main_async(trials: int, subscribers: int, out: Path, procs: int = 2, t
     }
     print(row)
     out.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    if out.exists():  # one row per server_gc setting: replace this setting's row, keep the other
+        with open(out, newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if r.get("server_gc") and r["server_gc"] != row["server_gc"]]
+    rows.append(row)
+    rows.sort(key=lambda r: r["server_gc"] != "gc_freeze=true (default)")
     with open(out, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(row))
         w.writeheader()
-        w.writerow(row)
+        w.writerows(rows)
     print(f"wrote {out}")
 
 
@@ -269,7 +323,11 @@ def print_breakdown(stages: list[dict[str, float]]) -> None:
         sv = [(r[b] - r[a]) * 1e3 for r in slow if a in r and b in r]
         print(f"{name:36s} {np.percentile(vals, 50):7.1f} {np.percentile(vals, 90):7.1f} {np.percentile(vals, 99):7.1f} "
               f"{max(vals):7.1f} {np.mean(sv) if sv else float('nan'):7.1f}")
-    for key in ("gc_ms", "gc2_ms"):
+    for r in slow:
+        print("slow trial:", {k: round((v - r["ack"]) * 1e3, 1) if k not in ("max_loop_lag", "gc_ms", "gc2_ms", "window_update_ms", "trial")
+                              else round(v * (1e3 if k == "max_loop_lag" else 1), 1) for k, v in r.items()})
+    print("trials with a full collection in their window:", [r["trial"] for r in stages if r["gc2_ms"] > 0])
+    for key in ("gc_ms", "gc2_ms", "window_update_ms"):
         vals = [r[key] for r in stages]
         print(f"{'gc ' + key + ' in trial':36s} {np.percentile(vals, 50):7.1f} {np.percentile(vals, 90):7.1f} "
               f"{np.percentile(vals, 99):7.1f} {max(vals):7.1f} {np.mean([r[key] for r in slow]):7.1f}")
@@ -284,6 +342,8 @@ def main() -> int:
     ap.add_argument("--subscribers", type=int, default=1000)
     ap.add_argument("--out", type=Path, default=Path("bench/results/alarms_cpu.csv"))
     ap.add_argument("--subscriber-procs", type=int, default=2)
+    ap.add_argument("--no-gc-freeze", dest="gc_freeze", action="store_false",
+                    help="serve with gc_freeze=false (no heap freeze after warm-ups) to measure what it buys")
     ap.add_argument("--trace", action="store_true", help="print a per-stage latency breakdown (wraps server internals)")
     ap.add_argument("--subscriber", nargs=3, help=argparse.SUPPRESS)
     ns = ap.parse_args()
@@ -291,7 +351,7 @@ def main() -> int:
         target, count, path = ns.subscriber
         asyncio.run(subscriber_proc(target, int(count), path))
         return 0
-    asyncio.run(main_async(ns.trials, ns.subscribers, ns.out, ns.subscriber_procs, ns.trace))
+    asyncio.run(main_async(ns.trials, ns.subscribers, ns.out, ns.subscriber_procs, ns.trace, ns.gc_freeze))
     return 0
 
 

@@ -17,6 +17,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from driftd.server import heap
 from driftd.server.config import Settings
 from driftd.server.logs import get_logger
 from driftd.server.metrics import ServiceMetrics
@@ -87,6 +88,7 @@ class DriftdServer:
                 await self.alarm_manager.engine_for(runtime.monitor)
             except Exception as exc:  # noqa: BLE001 - logged; the engine loads again on the next snapshot
                 log.error("warm_up_alarms_failed", monitor=runtime.monitor_id, exc_info=exc)
+        heap.request_freeze("start_up")
 
     async def drain_and_stop(self, grace: float | None = None) -> None:
         """Health NOT_SERVING, open streams end with UNAVAILABLE("draining"), in-flight unary calls
@@ -101,6 +103,7 @@ class DriftdServer:
         if self._warm_up is not None and not self._warm_up.done():
             self._warm_up.cancel()
             await asyncio.gather(self._warm_up, return_exceptions=True)
+        heap.cancel_pending()
         await self.grpc_server.stop(grace)
         await self.runtimes.close_all()
         if self.alertmanager is not None:
@@ -135,6 +138,7 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
     import torch
 
     torch.set_num_threads(settings.torch_threads)
+    heap.configure(settings.gc_freeze)
     # Torch work (window updates, evaluations, baseline builds) runs here, never on the event loop.
     executor = ThreadPoolExecutor(max_workers=settings.engine_threads, thread_name_prefix="driftd-engine")
     alarm_hub = AlarmHub(store, retention=settings.alarm_event_retention)

@@ -20,6 +20,7 @@ DRIFTD_CONFIG_FILE), then `DRIFTD_*` environment variables, then command-line fl
 | metrics_feature_statistics | DRIFTD_METRICS_FEATURE_STATISTICS | psi,js,ks,w1,nan_rate,out_of_range_rate,outlier_rate,unseen_rate,missing_rate |
 | alertmanager_url | DRIFTD_ALERTMANAGER_URL | empty = off; e.g. http://127.0.0.1:9093 (API v2) |
 | alertmanager_resend_s | DRIFTD_ALERTMANAGER_RESEND_S | 60 (firing alerts are re-sent this often) |
+| gc_freeze | DRIFTD_GC_FREEZE | true: after warm-ups, collect once and gc.freeze() the long-lived heap (server/heap.py) |
 | log_level | DRIFTD_LOG_LEVEL | info |
 | log_format | DRIFTD_LOG_FORMAT | json (or console) |
 """
@@ -77,6 +78,9 @@ class Settings(BaseSettings):
         default_factory=lambda: ["psi", "js", "ks", "w1", "nan_rate", "out_of_range_rate", "outlier_rate", "unseen_rate", "missing_rate"])
     alertmanager_url: str | None = None
     alertmanager_resend_s: float = Field(60.0, gt=0.0, le=3600.0)
+    # Full garbage collections over the ~500k long-lived objects of a warm process pause the event
+    # loop for hundreds of ms; freezing them after warm-ups keeps those pauses short (server/heap.py).
+    gc_freeze: bool = True
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "console"] = "json"
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Protocol
 
+from driftd.server import heap
 from driftd.server.domain.errors import ResourceExhausted
 from driftd.server.domain.monitor import Monitor
 from driftd.server.domain.batch import Batch, concat_batches
@@ -205,6 +206,7 @@ class MonitorRuntime:
         loop = asyncio.get_running_loop()
         try:  # compile the update kernels before the first batch (batches queue and are acked meanwhile)
             await loop.run_in_executor(self._executor, self._window.warm_up)
+            heap.request_freeze("kernel_warm_up")  # the compiled kernels are long-lived
         except Exception as exc:  # noqa: BLE001 - the first update compiles instead
             log.warning("kernel_warm_up_failed", monitor=self.monitor_id, exc_info=exc)
         while True:

@@ -1,0 +1,77 @@
+"""Keep full garbage collections short: once warm, move the long-lived heap out of the collector's view.
+
+A serving process holds ~500,000 gc-tracked objects that live as long as it does (torch, the
+compiled update kernels, protobuf descriptors). CPython's full (generation-2) collection scans all
+of them, with the GIL held, every few hundred thousand surviving allocations: on the 2-core
+reference machine a pause of a few hundred milliseconds that lands on whatever the event loop is
+doing, e.g. an alarm fan-out (bench/bench_alarms.py, see bench/README.md "Alarms").
+
+`gc.freeze()` moves every object alive at that moment into the permanent generation, which
+collections skip. Reference counting still frees frozen objects; only reference cycles among them
+are never reclaimed, so a freeze runs right after a collection and only after warm-ups (start-up,
+a monitor runtime compiling its kernels), when what is alive is the long-lived state. Requests are
+debounced (`DEBOUNCE_S`): many monitors warming up at start-up cost one collection, not one each.
+
+    configure(True)                       # build_server, from Settings.gc_freeze
+    request_freeze("kernel_warm_up")      # any thread; the collection + freeze runs DEBOUNCE_S later
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+
+from driftd.server.logs import get_logger
+
+log = get_logger("driftd.heap")
+DEBOUNCE_S = 1.0
+
+_lock = threading.Lock()
+_enabled = False
+_timer: threading.Timer | None = None
+
+
+def configure(enabled: bool) -> None:
+    """Turn freezing on or off for this process (off: pending requests are dropped)."""
+    global _enabled
+    with _lock:
+        _enabled = enabled
+    if not enabled:
+        cancel_pending()
+
+
+def request_freeze(reason: str, delay_s: float | None = None) -> bool:
+    """Collect, then freeze, `delay_s` (default `DEBOUNCE_S`) after the last request; False when off."""
+    global _timer
+    with _lock:
+        if not _enabled:
+            return False
+        if _timer is not None:
+            _timer.cancel()
+        _timer = threading.Timer(DEBOUNCE_S if delay_s is None else delay_s, _freeze, args=(reason,))
+        _timer.daemon = True
+        _timer.start()
+    return True
+
+
+def cancel_pending() -> None:
+    global _timer
+    with _lock:
+        if _timer is not None:
+            _timer.cancel()
+            _timer = None
+
+
+def _freeze(reason: str) -> None:
+    global _timer
+    with _lock:
+        if not _enabled or _timer is None or threading.current_thread() is not _timer:
+            return  # turned off, or superseded by a later request
+        _timer = None
+        started = time.perf_counter()
+        collected = gc.collect()
+        gc.freeze()
+        elapsed_ms = (time.perf_counter() - started) * 1e3
+    log.info("heap_frozen", reason=reason, frozen_objects=gc.get_freeze_count(), collected=collected,
+             pause_ms=round(elapsed_ms, 1))

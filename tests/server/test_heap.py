@@ -1,0 +1,89 @@
+"""Heap freezing after warm-ups (driftd.server.heap): collected first, debounced, off when configured off."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+import weakref
+
+import pytest
+
+from driftd.server import heap
+from support import start_served, stop_served
+
+
+class Node:
+    def __init__(self) -> None:
+        self.other: Node | None = None
+
+
+@pytest.fixture(autouse=True)
+def clean_heap(monkeypatch):
+    monkeypatch.setattr(heap, "DEBOUNCE_S", 0.05)
+    gc.unfreeze()
+    yield
+    heap.configure(False)
+    gc.unfreeze()  # the rest of the suite collects as usual
+
+
+def wait_for_freeze(timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if gc.get_freeze_count() > 0:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def cyclic_garbage() -> weakref.ref:
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    return weakref.ref(a)
+
+
+def test_a_freeze_collects_cycles_first_and_then_freezes_what_is_alive():
+    heap.configure(True)
+    garbage = cyclic_garbage()
+    alive = Node()
+    alive.other = alive
+    assert garbage() is not None  # only the cycle collector can free it
+    assert heap.request_freeze("test")
+    assert wait_for_freeze()
+    assert garbage() is None, "cyclic garbage was frozen instead of collected"
+    assert gc.is_tracked(alive) and gc.get_freeze_count() > 0
+    later = cyclic_garbage()
+    gc.collect()
+    assert later() is None, "objects created after a freeze are collected as usual"
+
+
+def test_requests_are_debounced_into_one_collection(monkeypatch):
+    freezes = []
+    monkeypatch.setattr(heap.gc, "freeze", lambda: freezes.append(time.monotonic()))
+    heap.configure(True)
+    for _ in range(5):
+        heap.request_freeze("many monitors warming up")
+        time.sleep(0.01)
+    time.sleep(0.3)
+    assert len(freezes) == 1
+
+
+def test_off_means_no_freeze_and_no_pending_request(monkeypatch):
+    freezes = []
+    monkeypatch.setattr(heap.gc, "freeze", lambda: freezes.append(1))
+    heap.configure(True)
+    assert heap.request_freeze("pending")
+    heap.configure(False)  # drops the pending request
+    assert not heap.request_freeze("ignored")
+    time.sleep(0.2)
+    assert freezes == []
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_a_server_freezes_after_its_warm_up_only_when_configured(tmp_path, enabled):
+    served = await start_served(tmp_path / "data", gc_freeze=enabled)
+    try:
+        frozen = await asyncio.to_thread(wait_for_freeze, 10.0 if enabled else 0.5)
+        assert frozen is enabled
+    finally:
+        await stop_served(served)
