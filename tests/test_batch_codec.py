@@ -8,7 +8,7 @@ import torch
 
 from driftd.server.domain.errors import InvalidArgument
 from driftd.server.domain.schema import CategoricalFeature, EmbeddingBlock, NumericFeature, Schema, ScoreOutput
-from driftd.server.transport.batch_codec import decode_batch
+from driftd.server.transport.batch_codec import decode_batch, decode_tensors
 from driftd.server.transport.codec import encode_tensor
 from driftd.v1 import ingest_pb2, tensor_pb2
 
@@ -53,6 +53,20 @@ def test_bfloat16_is_widened_exactly():
     b.numeric.CopyFrom(tensor_pb2.Tensor(dtype=tensor_pb2.DATA_TYPE_BFLOAT16, shape=[2, 2], data=values.view(torch.int16).numpy().tobytes()))
     out = decode_batch(b, Schema(numeric=SCHEMA.numeric))
     np.testing.assert_array_equal(out.numeric, values.float().numpy())
+
+
+def test_payload_size_is_the_tensor_bytes_on_the_wire_plus_request_ids():
+    b = good(5)
+    out, size = decode_tensors(b)
+    wire = sum(len(t.data) for t in (b.numeric, b.categorical, b.scores, b.latency_ms, b.status_codes, b.embeddings["text"]))
+    assert size == wire + sum(len(r) for r in b.request_ids) > 0
+    # bf16 counts its 2 wire bytes per value, not the widened 4
+    values = torch.zeros((7, 2), dtype=torch.bfloat16)
+    bf = ingest_pb2.Batch(monitor="monitors/m")
+    bf.numeric.CopyFrom(tensor_pb2.Tensor(dtype=tensor_pb2.DATA_TYPE_BFLOAT16, shape=[7, 2], data=values.view(torch.int16).numpy().tobytes()))
+    out, size = decode_tensors(bf)
+    assert size == 7 * 2 * 2 and out.numeric.dtype == np.float32
+    assert decode_tensors(ingest_pb2.Batch(monitor="monitors/m"))[1] == 0
 
 
 def _case(mutate):

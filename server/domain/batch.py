@@ -27,6 +27,7 @@ INVALID_ARGUMENT. NaN / inf values are data (counted as data-quality signals), n
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import cached_property
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,7 +94,7 @@ class Batch:
     request_ids: Sequence[str] | None = None
     event_time: float | None = None
 
-    @property
+    @cached_property  # a batch is never mutated once built; this is asked several times per batch on the ingest path
     def n_rows(self) -> int:
         for a in (self.numeric, self.categorical, *self.embeddings.values(), self.scores, self.latency_ms, self.status_codes):
             if a is not None:

@@ -30,7 +30,16 @@ def _floats(t: tensor_pb2.Tensor, path: str, rank: int) -> np.ndarray:
     return arr
 
 
-def decode_batch(batch: ingest_pb2.Batch, schema: Schema, prefix: str = "batch") -> Batch:
+def _wire_bytes(arr: np.ndarray | None, t: tensor_pb2.Tensor) -> int:
+    if arr is None:
+        return 0
+    return arr.nbytes // 2 if t.dtype == tensor_pb2.DATA_TYPE_BFLOAT16 else arr.nbytes  # bf16 was widened to 4 bytes
+
+
+def decode_tensors(batch: ingest_pb2.Batch, prefix: str = "batch") -> tuple[Batch, int]:
+    """Byte-level decode, no schema yet: the domain `Batch` (views over the request's bytes) and the
+    payload size in bytes (tensor data + request ids), from the same single read of each tensor's
+    bytes (the protobuf runtime copies a bytes field on every access)."""
     out = Batch(
         numeric=_floats(batch.numeric, f"{prefix}.numeric", 2) if batch.HasField("numeric") else None,
         categorical=(decode_tensor(batch.categorical, f"{prefix}.categorical", allowed=INT_TYPES, rank=2)
@@ -43,10 +52,27 @@ def decode_batch(batch: ingest_pb2.Batch, schema: Schema, prefix: str = "batch")
         request_ids=list(batch.request_ids) if batch.request_ids else None,
         event_time=from_timestamp(batch.event_time).timestamp() if batch.HasField("event_time") else None,
     )
+    size = (_wire_bytes(out.numeric, batch.numeric) + _wire_bytes(out.categorical, batch.categorical)
+            + _wire_bytes(out.scores, batch.scores) + _wire_bytes(out.latency_ms, batch.latency_ms)
+            + _wire_bytes(out.status_codes, batch.status_codes))
+    for name, arr in out.embeddings.items():
+        size += _wire_bytes(arr, batch.embeddings[name])
+    if out.request_ids:
+        size += sum(map(len, out.request_ids))
+    return out, size
+
+
+def check_batch(out: Batch, schema: Schema, prefix: str = "batch") -> None:
+    """Schema rules (`Batch.validate`) and the row-count bounds; INVALID_ARGUMENT naming the field."""
     out.validate(schema, prefix)
     rows = out.n_rows
     if rows == 0:
         raise InvalidArgument.one(prefix, "the batch has no rows")
     if rows > MAX_ROWS_PER_BATCH:
         raise InvalidArgument.one(prefix, f"{rows} rows; at most {MAX_ROWS_PER_BATCH} per batch (split it)")
+
+
+def decode_batch(batch: ingest_pb2.Batch, schema: Schema, prefix: str = "batch") -> Batch:
+    out, _ = decode_tensors(batch, prefix)
+    check_batch(out, schema, prefix)
     return out

@@ -6,6 +6,7 @@ array is a read-only view over the request's bytes; nothing per element runs in 
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 
 import numpy as np
@@ -59,10 +60,11 @@ def decode_tensor(t: tensor_pb2.Tensor, field: str, *, allowed: set[int] | None 
     if len(shape) > MAX_RANK or any(s < 0 for s in shape):
         raise InvalidArgument.one(f"{field}.shape", f"invalid shape {list(shape)}")
     dtype = NUMPY_DTYPES[t.dtype]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(t.data) != expected:
-        raise InvalidArgument.one(f"{field}.data", f"shape {list(shape)} of {tensor_pb2.DataType.Name(t.dtype)} needs {expected} bytes, got {len(t.data)}")
-    return np.frombuffer(t.data, dtype=dtype).reshape(shape)
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow, and ~20x cheaper than np.prod
+    data = t.data  # read once: the protobuf runtime (upb) copies a bytes field on every access
+    if len(data) != expected:
+        raise InvalidArgument.one(f"{field}.data", f"shape {list(shape)} of {tensor_pb2.DataType.Name(t.dtype)} needs {expected} bytes, got {len(data)}")
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
 
 
 # One encoder for server and clients (the server depends on the client distribution for its stubs).

@@ -13,7 +13,7 @@ from driftd.server.domain.errors import DriftdError, InvalidArgument
 from driftd.server.domain.monitor import parse_monitor_name
 from driftd.server.metrics import ServiceMetrics
 from driftd.server.service.runtimes import Runtimes
-from driftd.server.transport.batch_codec import decode_batch
+from driftd.server.transport.batch_codec import check_batch, decode_tensors
 from driftd.server.transport.codec import decode_tensor
 from driftd.server.transport.errors import OK_STATUS, grpc_errors, to_rpc_status
 from driftd.server.transport.lifecycle import Lifecycle
@@ -28,19 +28,14 @@ def _claimed_rows(batch: ingest_pb2.Batch) -> int:
     return len(batch.request_ids)
 
 
-def _payload_bytes(batch: ingest_pb2.Batch) -> int:
-    """The tensor bytes a batch carries (what the batch limit is about; ByteSize() would walk the
-    whole message at ~150 us per 512 KiB batch)."""
-    tensors = (batch.numeric, batch.categorical, batch.scores, batch.latency_ms, batch.status_codes, *batch.embeddings.values())
-    return sum(len(t.data) for t in tensors) + sum(len(r) for r in batch.request_ids)
-
-
 class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     def __init__(self, runtimes: Runtimes, lifecycle: Lifecycle, max_batch_bytes: int, metrics: ServiceMetrics | None = None) -> None:
         self._runtimes = runtimes
         self._metrics = metrics
         self._lifecycle = lifecycle
         self._max_batch_bytes = max_batch_bytes
+        # (monitor label, outcome) -> (rows, batches) counter children: labels() costs ~7 us a call
+        self._series: dict[tuple[str, str], tuple] = {}
 
     async def apply(self, batch: ingest_pb2.Batch, prefix: str = "batch") -> ingest_pb2.BatchAck:
         started = time.perf_counter()
@@ -52,11 +47,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
     async def _apply(self, batch: ingest_pb2.Batch, prefix: str) -> ingest_pb2.BatchAck:
         ack = ingest_pb2.BatchAck(producer_id=batch.producer_id, sequence=batch.sequence)
         try:
-            size = _payload_bytes(batch)
+            rows, size = decode_tensors(batch, prefix)  # zero-copy views; schema checks below
             if size > self._max_batch_bytes:
                 raise InvalidArgument.one(prefix, f"batch is {size} bytes; the limit is {self._max_batch_bytes} (max_batch_mb): split it")
-            runtime = await self._runtimes.get(parse_monitor_name(batch.monitor, f"{prefix}.monitor"))
-            rows = decode_batch(batch, runtime.monitor.spec.schema, prefix)
+            monitor_id = parse_monitor_name(batch.monitor, f"{prefix}.monitor")
+            runtime = self._runtimes.cached(monitor_id) or await self._runtimes.get(monitor_id)
+            check_batch(rows, runtime.monitor.spec.schema, prefix)
             offer = runtime.offer(batch.producer_id, batch.sequence, rows)
         except DriftdError as exc:
             ack.rejected_rows = _claimed_rows(batch)
@@ -74,8 +70,12 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             return
         # label values only for monitors that exist (bounded cardinality): unknown names count as "-"
         monitor_id = monitor.removeprefix("monitors/") if self._runtimes.cached(monitor.removeprefix("monitors/")) else "-"
-        self._metrics.ingest_rows.labels(monitor_id, outcome).inc(rows)
-        self._metrics.ingest_batches.labels(monitor_id, outcome).inc()
+        series = self._series.get((monitor_id, outcome))
+        if series is None:
+            series = self._series[monitor_id, outcome] = (self._metrics.ingest_rows.labels(monitor_id, outcome),
+                                                          self._metrics.ingest_batches.labels(monitor_id, outcome))
+        series[0].inc(rows)
+        series[1].inc()
 
     @grpc_errors
     async def StreamBatches(self, request_iterator, context):

@@ -64,7 +64,10 @@ def test_requests_are_debounced_into_one_collection(monkeypatch):
     for _ in range(5):
         heap.request_freeze("many monitors warming up")
         time.sleep(0.01)
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10  # the collection before the freeze takes a while on a big heap
+    while not freezes and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
     assert len(freezes) == 1
 
 
