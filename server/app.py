@@ -103,9 +103,9 @@ class DriftdServer:
         if self._warm_up is not None and not self._warm_up.done():
             self._warm_up.cancel()
             await asyncio.gather(self._warm_up, return_exceptions=True)
-        heap.cancel_pending()
         await self.grpc_server.stop(grace)
         await self.runtimes.close_all()
+        heap.cancel_pending()  # after close_all: a runtime still warming up could request one until then
         if self.alertmanager is not None:
             await self.alertmanager.stop()
         if self._metrics_httpd is not None:

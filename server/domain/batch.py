@@ -27,7 +27,6 @@ INVALID_ARGUMENT. NaN / inf values are data (counted as data-quality signals), n
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cached_property
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,8 +93,16 @@ class Batch:
     request_ids: Sequence[str] | None = None
     event_time: float | None = None
 
-    @cached_property  # a batch is never mutated once built; this is asked several times per batch on the ingest path
+    @property
     def n_rows(self) -> int:
+        # a batch is never mutated once built, and this is asked several times per batch on the
+        # ingest path: computed once (by hand: functools.cached_property takes a lock on 3.11)
+        n = self.__dict__.get("_n_rows")
+        if n is None:
+            n = self.__dict__["_n_rows"] = self._count_rows()
+        return n
+
+    def _count_rows(self) -> int:
         for a in (self.numeric, self.categorical, *self.embeddings.values(), self.scores, self.latency_ms, self.status_codes):
             if a is not None:
                 return int(a.shape[0])

@@ -206,7 +206,8 @@ class MonitorRuntime:
         loop = asyncio.get_running_loop()
         try:  # compile the update kernels before the first batch (batches queue and are acked meanwhile)
             await loop.run_in_executor(self._executor, self._window.warm_up)
-            heap.request_freeze("kernel_warm_up")  # the compiled kernels are long-lived
+            if not self._closing:
+                heap.request_freeze("kernel_warm_up")  # the compiled kernels are long-lived
         except Exception as exc:  # noqa: BLE001 - the first update compiles instead
             log.warning("kernel_warm_up_failed", monitor=self.monitor_id, exc_info=exc)
         while True:
@@ -248,7 +249,9 @@ class MonitorRuntime:
                         head.done.set_exception(exc)
                 continue
             self._flush_now.clear()
+            head = self._queue[0]
             if (self._queued_rows < self._limits.coalesce_min_rows and self._limits.coalesce_wait_s > 0 and not self._closing
+                    and isinstance(head, Batch) and head.event_time is None  # event-time batches do not merge
                     and all(isinstance(entry, Batch) for entry in self._queue)):
                 try:  # ends early when an evaluation / label join / close is queued or enough rows are
                     await asyncio.wait_for(self._flush_now.wait(), self._limits.coalesce_wait_s)
@@ -313,6 +316,11 @@ class MonitorRuntime:
             evaluator.cancel()
         if worker is not None:
             await worker
+        # Reap the cancelled evaluator and drop the task references: a kept task holding its
+        # CancelledError (whose traceback holds this runtime) is a reference cycle, and one caught by
+        # a heap freeze (server/heap.py) would keep the whole window alive for good.
+        await asyncio.gather(*(self._tasks or ()), return_exceptions=True)
+        self._tasks = []
         for q in list(self._watchers):  # None tells each watcher the stream is over
             if q.full():
                 q.get_nowait()

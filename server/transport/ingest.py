@@ -3,6 +3,10 @@
 Per-batch problems (bad tensor, unknown monitor, no baseline, full queue) are reported in that
 batch's `BatchAck.status`; the stream stays open for the next batch. Only stream-level conditions
 (draining, auth, transport limits) end the call.
+
+Order of checks per batch (the first failing one is reported): the tensors' own bytes (dtype,
+shape vs bytes) and the batch size limit, then the monitor name and the monitor (NOT_FOUND, or
+FAILED_PRECONDITION without an active baseline), then the monitor's schema and row counts.
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ def clean_heap(monkeypatch):
     gc.unfreeze()
     yield
     heap.configure(False)
-    gc.unfreeze()  # the rest of the suite collects as usual
+    with heap._collecting:  # a freeze already under way finishes before the heap is unfrozen
+        gc.unfreeze()  # the rest of the suite collects as usual
 
 
 def wait_for_freeze(timeout_s: float = 10.0) -> bool:
@@ -55,6 +56,23 @@ def test_a_freeze_collects_cycles_first_and_then_freezes_what_is_alive():
     later = cyclic_garbage()
     gc.collect()
     assert later() is None, "objects created after a freeze are collected as usual"
+
+
+def test_a_cycle_frozen_while_alive_is_reclaimed_by_the_next_freeze():
+    heap.configure(True)
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    was_frozen = weakref.ref(a)
+    assert heap.request_freeze("first") and wait_for_freeze()
+    del a, b  # garbage now, but frozen: a plain collection skips it
+    gc.collect()
+    assert was_frozen() is not None
+    frozen_before = gc.get_freeze_count()
+    assert heap.request_freeze("second")
+    deadline = time.monotonic() + 10
+    while was_frozen() is not None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert was_frozen() is None and frozen_before > 0
 
 
 def test_requests_are_debounced_into_one_collection(monkeypatch):
@@ -88,5 +106,39 @@ async def test_a_server_freezes_after_its_warm_up_only_when_configured(tmp_path,
     try:
         frozen = await asyncio.to_thread(wait_for_freeze, 10.0 if enabled else 0.5)
         assert frozen is enabled
+    finally:
+        await stop_served(served)
+
+
+async def test_a_replaced_runtime_is_freed_although_it_was_alive_at_a_freeze(tmp_path, monkeypatch):
+    """A runtime frozen while serving, then replaced (a new baseline activated), is reclaimed: its
+    tasks hold no reference cycle after close, and the next freeze collects what was frozen before."""
+    from ingest.test_ingest_e2e import batch_proto, create_baseline, rows, setup_monitor, stream_batches
+
+    freezes = []
+    real_freeze = gc.freeze
+    monkeypatch.setattr(heap.gc, "freeze", lambda: (real_freeze(), freezes.append(1)))
+
+    def wait_for_freezes(count: int) -> bool:
+        deadline = time.monotonic() + 10
+        while len(freezes) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return len(freezes) >= count
+
+    served = await start_served(tmp_path / "data", gc_freeze=True)
+    try:
+        await setup_monitor(served.channel)
+        await stream_batches(served.channel, [batch_proto(rows(100, seed=1), sequence=1)])
+        runtime = await served.server.runtimes.get("fraud")
+        await runtime.evaluate()
+        assert await asyncio.to_thread(wait_for_freezes, 1)
+        await asyncio.sleep(4 * heap.DEBOUNCE_S)
+        seen = len(freezes)
+        old_runtime, old_window = weakref.ref(runtime), weakref.ref(runtime._window)
+        del runtime
+        await create_baseline(served.channel, "fraud", "b2", rows(2000, seed=5), activate=True)
+        await stream_batches(served.channel, [batch_proto(rows(100, seed=1), sequence=2)])
+        assert await asyncio.to_thread(wait_for_freezes, seen + 1)  # the new runtime's warm-up
+        assert old_runtime() is None and old_window() is None
     finally:
         await stop_served(served)
