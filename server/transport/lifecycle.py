@@ -20,10 +20,23 @@ T = TypeVar("T")
 DRAINING_MESSAGE = "server is draining; reconnect to another replica or retry shortly"
 
 
+class _GuardedStream:
+    """One open server stream under `Lifecycle.guard_stream`: its task, and whether it is parked
+    waiting for its next item (only then may a drain cancel it)."""
+
+    __slots__ = ("task", "waiting", "interrupted")
+
+    def __init__(self, task: asyncio.Task) -> None:
+        self.task = task
+        self.waiting = False
+        self.interrupted = False
+
+
 class Lifecycle:
     def __init__(self) -> None:
         self.draining = asyncio.Event()
         self.health = DrainAwareHealthServicer(self)
+        self._streams: set[_GuardedStream] = set()
 
     @property
     def is_draining(self) -> bool:
@@ -36,33 +49,43 @@ class Lifecycle:
     async def drain(self) -> None:
         await self.health.enter_graceful_shutdown()
         self.draining.set()
+        for guarded in list(self._streams):
+            if guarded.waiting and not guarded.interrupted:
+                guarded.interrupted = True  # guard_stream tells this cancellation from any other
+                guarded.task.cancel()
         await self.health.notify()
 
     async def guard_stream(self, stream: AsyncIterator[T], context) -> AsyncIterator[T]:
-        """Yield from `stream` until it ends or the server drains; then end the call with UNAVAILABLE."""
-        drained = asyncio.ensure_future(self.draining.wait())
+        """Yield from `stream` until it ends or the server drains; then end the call with UNAVAILABLE.
+
+        A drain cancels the call's task while it waits for `stream`'s next item (a stream parked in
+        `yield` notices the drain when it asks for the next one). Per item this costs two attribute
+        writes: racing each item against the drain with a task and `asyncio.wait` cost ~34 us per
+        message, a third of what a 256-row ingest batch costs the event loop.
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        guarded = _GuardedStream(task)
+        self._streams.add(guarded)
         it = stream.__aiter__()
-        nxt: asyncio.Future | None = None
         try:
-            while True:
-                nxt = asyncio.ensure_future(it.__anext__())
-                done, _ = await asyncio.wait({nxt, drained}, return_when=asyncio.FIRST_COMPLETED)
-                if nxt not in done:
-                    break  # draining
+            while not self.draining.is_set():
+                guarded.waiting = True
                 try:
-                    item = nxt.result()
+                    item = await it.__anext__()
                 except StopAsyncIteration:
                     return
-                nxt = None
+                except asyncio.CancelledError:
+                    if not guarded.interrupted:
+                        raise  # the client went away, or the server stops: not ours to handle
+                    break
+                finally:
+                    guarded.waiting = False
                 yield item
         finally:
-            drained.cancel()
-            if nxt is not None:
-                if nxt.done() and not nxt.cancelled():
-                    nxt.exception()  # finished at the same moment: retrieve it so asyncio does not warn
-                else:
-                    nxt.cancel()
-                    await asyncio.gather(nxt, return_exceptions=True)
+            self._streams.discard(guarded)
+            if guarded.interrupted:
+                task.uncancel()  # our cancellation is handled here (also if `stream` swallowed it)
             aclose = getattr(it, "aclose", None)
             if aclose is not None:
                 try:

@@ -302,3 +302,29 @@ async def test_restart_resumes_window_and_dedupe(tmp_path):
         assert after.numeric_features[0].sample_count == 2000
     finally:
         await stop_served(srv)
+
+
+async def test_drain_ends_an_open_batch_stream_with_unavailable_after_its_acks(tmp_path):
+    """A StreamBatches call waiting for its next batch ends with UNAVAILABLE (DRAINING) on drain;
+    every batch sent before was acknowledged and is applied."""
+    srv = await start_served(tmp_path / "data")
+    try:
+        await setup_monitor(srv.channel)
+        stub = ingest_pb2_grpc.IngestServiceStub(srv.channel)
+        requests: asyncio.Queue = asyncio.Queue()
+
+        async def outgoing():
+            while True:
+                yield await requests.get()
+
+        call = stub.StreamBatches(outgoing())
+        for seq in range(3):
+            await requests.put(i.StreamBatchesRequest(batch=batch_proto(rows(64, seed=seq), sequence=seq)))
+        acks = [await call.read() for _ in range(3)]
+        assert [a.ack.sequence for a in acks] == [0, 1, 2] and all(a.ack.status.code == 0 for a in acks)
+        await srv.server.lifecycle.drain()
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await asyncio.wait_for(call.read(), 5)
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "draining" in err.value.details()
+    finally:
+        await stop_served(srv)
