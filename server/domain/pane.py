@@ -96,9 +96,12 @@ class ColumnsPane:
     @classmethod
     def warm_up(cls, base: ColumnsBaseline) -> None:
         """Compile the summary kernel for this block's shapes in fp32 and fp64 (the dtypes clients
-        send) on a scratch pane, so the first real batch does not wait seconds for the compiler."""
+        send) on a scratch pane, so the first real batch does not wait seconds for the compiler.
+        Two sizes: the compiled kernel is specialised for one row block and for several (a size of 1
+        is always specialised), and a busy runtime's coalesced updates take the second."""
         for dtype in (np.float32, np.float64):
-            cls.empty(base).update(np.zeros((1, len(base.names)), dtype=dtype), base)
+            for rows in (1, 8192):
+                cls.empty(base).update(np.zeros((rows, len(base.names)), dtype=dtype), base)
 
     def merge(self, o: "ColumnsPane") -> "ColumnsPane":
         return ColumnsPane(self.counts + o.counts, self.nan + o.nan, self.out_of_range + o.out_of_range,

@@ -78,3 +78,22 @@ def test_engine_warm_up_changes_nothing(baseline):
     snap = engine.evaluate(now=1.0)
     assert snap.row_count == 0 and engine.rows_accepted == 0
     assert all(f.sample_count == 0 for f in snap.numeric_features)
+
+
+def test_after_warm_up_no_batch_size_compiles_anything(baseline):
+    """The update kernel is compiled by warm_up for every size a runtime sends it (one row block and
+    several): a first large or coalesced batch must not stall the engine thread on the compiler."""
+    from torch._dynamo.utils import counters
+
+    from driftd.server.domain.engine import DriftEngine
+
+    torch._dynamo.reset()  # forget what earlier tests compiled
+    engine = DriftEngine(baseline)
+    engine.warm_up()
+    compiled = counters["frames"]["ok"]
+    assert compiled > 0, "warm_up compiled nothing: is the CPU compile path off?"
+    rng = np.random.default_rng(3)
+    for rows in (1, 5, 2047, 2048, 2049, 4096, 9000, 20_000):
+        for dtype in (np.float32, np.float64):
+            engine.update(Batch(numeric=rng.normal(size=(rows, len(baseline.numeric.names))).astype(dtype)), now=1.0)
+    assert counters["frames"]["ok"] == compiled
