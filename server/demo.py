@@ -97,7 +97,11 @@ def monitor_spec(sc: Scenario) -> m.Monitor:
     mon.window.pane_duration.FromMilliseconds(int(sc.pane_seconds * 1000))
     mon.window.pane_count = sc.pane_count
     mon.window.evaluation_interval.FromMilliseconds(int(sc.evaluation_seconds * 1000))
-    mon.statistics.mmd_permutations = 100
+    # The embedding rule gates on the permutation p-value; at p <= 0.01 about 1 % of normal-traffic
+    # evaluations pass it (measured 0.5 % over 200 seeded windows), and a dozen overlapping windows in
+    # the normal phase then raised a false alarm in a few % of runs. 500 permutations and p <= 0.002:
+    # ~0.2 % per evaluation; the injected shift still gives the smallest p-value there is.
+    mon.statistics.mmd_permutations = 500
     mon.statistics.embedding_sample_size = 128
     min_rows = int(sc.rows_per_second * sc.pane_seconds)
 
@@ -117,9 +121,9 @@ def monitor_spec(sc: Scenario) -> m.Monitor:
          "Check the upstream pipeline that produces {feature} (unit, encoding, default values); compare with the canary lane; "
          "if the shift is real, retrain on recent data or roll back to the previous model version.")
     rule("embedding-drift", 'embedding_mmd2{block="text"}', m.DIRECTION_ABOVE, 0, m.SEVERITY_P2,
-         "text embeddings: MMD² {value} above calibrated critical {threshold} (permutation p <= 0.01)",
+         "text embeddings: MMD² {value} above calibrated critical {threshold} (permutation p <= 0.002)",
          "The text encoder's inputs or the encoder itself changed: check the tokenizer / encoder version deployed with the model.",
-         level=m.CALIBRATED_LEVEL_CRITICAL, max_p=0.01)
+         level=m.CALIBRATED_LEVEL_CRITICAL, max_p=0.002)
     rule("latency-p99", "latency_p99_ms", m.DIRECTION_ABOVE, 150.0, m.SEVERITY_P2,
          "p99 latency {value} ms > {threshold} ms",
          "Check the serving fleet: saturation, a slow dependency, or a heavier model version rolled out.")
@@ -327,6 +331,9 @@ def _summarise(sc: Scenario, console: Console, outcome: Outcome) -> bool:
     console.print(table)
     console.print(f"alarms fired: {len(firing)} · events in the log: {len(outcome.events)} · snapshots: {outcome.snapshots} · "
                   f"false alarms in the normal phase: {len(false_alarms)}")
+    for e in false_alarms:  # name them: a user has to know what fired on normal traffic
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(e.labels.items()))
+        console.print(f"[red]false alarm[/red] {e.rule_id}{{{labels}}}: {e.summary}")
     ok = all_detected and not false_alarms
     console.print("[bold green]every injected drift detected, no false alarm[/bold green]" if ok
                   else "[bold red]demo expectations not met[/bold red]")
