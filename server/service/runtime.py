@@ -9,6 +9,7 @@ Torch work runs on a shared executor, never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import time
@@ -249,14 +250,12 @@ class MonitorRuntime:
                         head.done.set_exception(exc)
                 continue
             self._flush_now.clear()
-            head = self._queue[0]
             if (self._queued_rows < self._limits.coalesce_min_rows and self._limits.coalesce_wait_s > 0 and not self._closing
-                    and isinstance(head, Batch) and head.event_time is None  # event-time batches do not merge
-                    and all(isinstance(entry, Batch) for entry in self._queue)):
-                try:  # ends early when an evaluation / label join / close is queued or enough rows are
+                    and all(isinstance(entry, Batch) for entry in self._queue)
+                    and self._queue[0].event_time is None):  # event-time batches do not merge
+                # ends early when an evaluation / label join / close is queued or enough rows are
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._flush_now.wait(), self._limits.coalesce_wait_s)
-                except TimeoutError:
-                    pass
             batches = self._take_coalescible()
             rows = sum(b.n_rows for b in batches)
             try:

@@ -28,13 +28,17 @@ def clean_heap(monkeypatch):
         gc.unfreeze()  # the rest of the suite collects as usual
 
 
-def wait_for_freeze(timeout_s: float = 10.0) -> bool:
+def wait_until(check, timeout_s: float = 10.0) -> bool:
+    """Poll `check` until true or `timeout_s` passes (a freeze runs on a timer thread, and its
+    collection takes a while on a big heap); its last value."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if gc.get_freeze_count() > 0:
-            return True
+    while not check() and time.monotonic() < deadline:
         time.sleep(0.01)
-    return False
+    return bool(check())
+
+
+def wait_for_freeze(timeout_s: float = 10.0) -> bool:
+    return wait_until(lambda: gc.get_freeze_count() > 0, timeout_s)
 
 
 def cyclic_garbage() -> weakref.ref:
@@ -69,10 +73,7 @@ def test_a_cycle_frozen_while_alive_is_reclaimed_by_the_next_freeze():
     assert was_frozen() is not None
     frozen_before = gc.get_freeze_count()
     assert heap.request_freeze("second")
-    deadline = time.monotonic() + 10
-    while was_frozen() is not None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert was_frozen() is None and frozen_before > 0
+    assert wait_until(lambda: was_frozen() is None) and frozen_before > 0
 
 
 def test_requests_are_debounced_into_one_collection(monkeypatch):
@@ -82,9 +83,7 @@ def test_requests_are_debounced_into_one_collection(monkeypatch):
     for _ in range(5):
         heap.request_freeze("many monitors warming up")
         time.sleep(0.01)
-    deadline = time.monotonic() + 10  # the collection before the freeze takes a while on a big heap
-    while not freezes and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: freezes)
     time.sleep(0.2)
     assert len(freezes) == 1
 
@@ -120,10 +119,7 @@ async def test_a_replaced_runtime_is_freed_although_it_was_alive_at_a_freeze(tmp
     monkeypatch.setattr(heap.gc, "freeze", lambda: (real_freeze(), freezes.append(1)))
 
     def wait_for_freezes(count: int) -> bool:
-        deadline = time.monotonic() + 10
-        while len(freezes) < count and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return len(freezes) >= count
+        return wait_until(lambda: len(freezes) >= count)
 
     served = await start_served(tmp_path / "data", gc_freeze=True)
     try:
