@@ -9,13 +9,23 @@ from driftd.kernels._common import HistogramResult, check_float, resolve_backend
 
 def _validate(x, edges) -> None:
     check_float("x", x, 2)
-    check_float("edges", edges, 2)
+    validate_edges(edges)
+    validate_block(x, edges)
+
+
+def validate_block(x, edges) -> None:
+    """x fits already-validated edges: a float [N, F] tensor on their device."""
+    check_float("x", x, 2)
     if edges.shape[0] != x.shape[1]:
         raise ValueError(f"edges has {edges.shape[0]} rows but x has {x.shape[1]} features (need edges [F, E])")
-    if edges.shape[1] < 1:
-        raise ValueError("edges needs at least one edge per feature")
     if x.device != edges.device:
         raise ValueError(f"x is on {x.device} but edges on {edges.device}")
+
+
+def validate_edges(edges) -> None:
+    check_float("edges", edges, 2)
+    if edges.shape[1] < 1:
+        raise ValueError("edges needs at least one edge per feature")
     if bool(torch.isnan(edges).any()):
         raise ValueError("edges contain NaN")
     if edges.shape[1] > 1 and not bool((edges[:, 1:] >= edges[:, :-1]).all()):

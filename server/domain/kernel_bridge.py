@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from driftd.kernels import ColumnSummary, bucketize_histogram, centroid_cosine_distance, column_summary as _column_summary, mmd2
+from driftd.kernels import ColumnSummarizer, bucketize_histogram, centroid_cosine_distance, mmd2
 
 KERNELS_AVAILABLE = True  # kept for the benchmark's report; the domain has no other histogram / MMD path
 
@@ -26,10 +26,11 @@ def histogram(x: torch.Tensor, edges: torch.Tensor):
     return bucketize_histogram(x, edges)
 
 
-def column_summary(x: torch.Tensor, edges: torch.Tensor, *, shift, fence_lo, fence_hi) -> ColumnSummary:
-    """One pass over `x` [N, F]: the histogram on `edges`, NaN / finite / outlier counts and the
-    moments of the finite values around `shift` (see `driftd.kernels.column_summary`)."""
-    return _column_summary(x, edges, shift=shift, fence_lo=fence_lo, fence_hi=fence_hi)
+def column_summarizer(edges: torch.Tensor, *, fence_lo, fence_hi) -> ColumnSummarizer:
+    """Summaries of blocks x [N, F] on `edges` [F, E] in one pass each: the histogram, NaN / finite /
+    outlier counts (against the fences) and the moments of the finite values around a per-call
+    shift (see `driftd.kernels.ColumnSummarizer`; edges and fences validated once)."""
+    return ColumnSummarizer(edges, fence_lo=fence_lo, fence_hi=fence_hi)
 
 
 def mmd(x: torch.Tensor, y: torch.Tensor, *, bandwidths: list[float] | None, n_permutations: int, seed: int):

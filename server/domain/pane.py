@@ -42,6 +42,33 @@ from driftd.server.domain.reservoir import RowReservoir, row_keys
 LABEL_CAPACITY = 200_000  # label pairs kept per pane (bottom-k sample beyond; counts stay exact)
 
 
+class _ColumnsPlan:
+    """What `ColumnsPane.update` needs of its baseline besides the data, worked out once per pane:
+    the kernel summarizer per edge dtype (edges and fences validated and cast once) and the
+    columns with valid ranges or positive thresholds."""
+
+    def __init__(self, base: ColumnsBaseline):
+        self.base = base
+        self.fence_lo = np.where(np.isnan(base.fence_lo), -np.inf, base.fence_lo)  # NaN fence: no outliers
+        self.fence_hi = np.where(np.isnan(base.fence_hi), np.inf, base.fence_hi)
+        self.bounded = np.flatnonzero(np.isfinite(base.valid_min) | np.isfinite(base.valid_max))
+        self.has_threshold = not np.isnan(base.positive_threshold).all()
+        self.threshold = np.nan_to_num(base.positive_threshold, nan=np.inf)
+        self._summarizers: dict[tuple[torch.dtype, torch.device], kernel_bridge.ColumnSummarizer] = {}
+
+    def summarizer(self, x: torch.Tensor) -> kernel_bridge.ColumnSummarizer:
+        """The summarizer for blocks like `x` (fp32 or fp64, on its device)."""
+        key = (x.dtype, x.device)
+        s = self._summarizers.get(key)
+        if s is None:
+            edges = binning.edges_tensor(self.base.edges, x)
+            # fences rounded to the edges' dtype first, as the data is compared in it
+            np_dtype = np.float64 if edges.dtype == torch.float64 else np.float32
+            s = kernel_bridge.column_summarizer(edges, fence_lo=self.fence_lo.astype(np_dtype), fence_hi=self.fence_hi.astype(np_dtype))
+            self._summarizers[key] = s
+        return s
+
+
 @dataclass
 class ColumnsPane:
     """Counts of a float block on the baseline's bins, plus data-quality counters and moments."""
@@ -52,6 +79,7 @@ class ColumnsPane:
     outliers: np.ndarray
     positives: np.ndarray
     moments: Moments
+    _plan: _ColumnsPlan | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def empty(cls, base: ColumnsBaseline) -> "ColumnsPane":
@@ -65,29 +93,29 @@ class ColumnsPane:
             t = t.to(torch.float64)
         if t.dtype in (torch.float16, torch.bfloat16):
             t = t.to(torch.float32)
+        plan = self._plan
+        if plan is None or plan.base is not base:
+            plan = self._plan = _ColumnsPlan(base)
         # one pass (one compiled kernel on CPU): bins, NaN, finite and outlier counts, moments. The
         # shift is the running mean (the baseline's for a column without values yet), rounded to
         # the dtype the deviations are formed in.
         np_dtype = np.float64 if t.dtype == torch.float64 else np.float32
         shift = np.nan_to_num(self.moments.shift(base.mean), nan=0.0, posinf=0.0, neginf=0.0).astype(np_dtype)
-        fence_lo = np.where(np.isnan(base.fence_lo), -np.inf, base.fence_lo).astype(np_dtype)  # NaN fence: no outliers
-        fence_hi = np.where(np.isnan(base.fence_hi), np.inf, base.fence_hi).astype(np_dtype)
-        s = kernel_bridge.column_summary(t, binning.edges_tensor(base.edges, t), shift=shift, fence_lo=fence_lo, fence_hi=fence_hi)
+        s = plan.summarizer(t)(t, shift=shift)
         self.counts += binning.full_counts(s.histogram, base.edges.shape[1])
         nan = s.histogram.nan.cpu().numpy()
         finite = s.finite.cpu().numpy()
         self.nan += nan
         # ±inf is always out of range; finite values are compared only on bounded columns
         oor = t.shape[0] - finite - nan
-        bounded = np.flatnonzero(np.isfinite(base.valid_min) | np.isfinite(base.valid_max))
-        has_threshold = not np.isnan(base.positive_threshold).all()
-        if len(bounded) or has_threshold:
+        bounded = plan.bounded
+        if len(bounded) or plan.has_threshold:
             a = t.cpu().numpy()
             if len(bounded):
                 sub = a[:, bounded]
                 oor[bounded] += ((sub < base.valid_min[bounded]) | (sub > base.valid_max[bounded])).sum(0)  # float64 compare
-            if has_threshold:
-                self.positives += (a >= np.nan_to_num(base.positive_threshold, nan=np.inf)).sum(0)
+            if plan.has_threshold:
+                self.positives += (a >= plan.threshold).sum(0)
         self.out_of_range += oor
         self.outliers += s.outliers.cpu().numpy()
         self.moments.add_sums(finite, shift.astype(np.float64), s.dev_sum.cpu().numpy(), s.dev_sq_sum.cpu().numpy(),
@@ -97,10 +125,10 @@ class ColumnsPane:
     def warm_up(cls, base: ColumnsBaseline) -> None:
         """Compile the summary kernel for this block's shapes in fp32 and fp64 (the dtypes clients
         send) on a scratch pane, so the first real batch does not wait seconds for the compiler.
-        Two sizes: the compiled kernel is specialised for one row block and for several (a size of 1
-        is always specialised), and a busy runtime's coalesced updates take the second."""
+        Two sizes: the kernel sees a whole number of 256-row blocks, and dynamo specialises one
+        block (a size of 1 in its broadcast) apart from several."""
         for dtype in (np.float32, np.float64):
-            for rows in (1, 8192):
+            for rows in (1, 1000):
                 cls.empty(base).update(np.zeros((rows, len(base.names)), dtype=dtype), base)
 
     def merge(self, o: "ColumnsPane") -> "ColumnsPane":

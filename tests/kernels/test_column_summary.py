@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from driftd.kernels import bucketize_histogram, column_summary
+from driftd.kernels import ColumnSummarizer, bucketize_histogram, column_summary
 
 from .test_histogram import assert_same, make_case
 
@@ -60,7 +60,9 @@ def check(x: torch.Tensor, edges: torch.Tensor, s, shift, lo, hi):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("n,f,e", [(1, 1, 1), (5, 3, 4), (2047, 1, 9), (2048, 4, 9), (2049, 5, 9), (5000, 7, 11), (700, 3, 40)])
+# around the 256-row block and the 8,192-row copy limit of histogram.padded_blocks, and other odd shapes
+@pytest.mark.parametrize("n,f,e", [(1, 1, 1), (5, 3, 4), (255, 2, 5), (256, 3, 5), (257, 2, 9), (2047, 1, 9), (2048, 4, 9),
+                                   (2049, 5, 9), (5000, 7, 11), (700, 3, 40), (8192, 2, 9), (9000, 3, 9)])
 @pytest.mark.parametrize("compiled", [True, False])
 def test_matches_float64_oracle(monkeypatch, dtype, n, f, e, compiled):
     if not compiled:
@@ -137,10 +139,52 @@ def test_bad_block_is_the_histogram_error():
 
 
 
-def test_docstring_example():
+def assert_same_summary(a, b):
+    assert_same(a.histogram, b.histogram)
+    for name in ("finite", "outliers", "dev_sum", "dev_sq_sum", "min", "max"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_summarizer_is_column_summary_for_every_block(monkeypatch, compiled):
+    """One summarizer over blocks of different sizes, dtypes and shifts gives what column_summary
+    gives for each (its per-dtype constants are cached, not reused across dtypes)."""
+    if not compiled:
+        monkeypatch.setenv("DRIFTD_KERNELS_COMPILE", "0")
+    x, edges = heavy_case(3000, 4, 9, seed=11, dtype=torch.float64)
+    edges = edges.to(torch.float32)
+    lo, hi = [-1.0, -INF, -0.5, -2.0], [1.0, 2.0, INF, 0.5]
+    summarize = ColumnSummarizer(edges, fence_lo=lo, fence_hi=hi)
+    for n, dtype, shift in [(3000, torch.float32, None), (17, torch.float64, [0.5, -1.0, 0.0, 2.0]), (256, torch.float16, 0.25),
+                            (1, torch.float32, [1.0, 2.0, 3.0, 4.0]), (0, torch.float32, None), (600, torch.float64, -0.5)]:
+        xb = x[:n].to(dtype)
+        assert_same_summary(summarize(xb, shift=shift), column_summary(xb, edges, shift=shift, fence_lo=lo, fence_hi=hi))
+        check(xb, edges, summarize(xb, shift=shift), 0.0 if shift is None else shift, lo, hi)
+
+
+def test_summarizer_validates_its_constants_once_and_each_block():
+    with pytest.raises(ValueError, match="edges must be sorted"):
+        ColumnSummarizer(torch.tensor([[2.0, 1.0]]))
+    with pytest.raises(ValueError, match=r"fence_hi must have shape \(1,\)"):
+        ColumnSummarizer(torch.tensor([[1.0, 2.0]]), fence_hi=[1.0, 2.0])
+    with pytest.raises(ValueError, match="backend must be one of"):
+        ColumnSummarizer(torch.tensor([[1.0, 2.0]]), backend="cuda")
+    summarize = ColumnSummarizer(torch.tensor([[1.0, 2.0], [0.0, INF]]), fence_lo=-1.0)
+    with pytest.raises(ValueError, match="edges has 2 rows but x has 3 features"):
+        summarize(torch.zeros(4, 3))
+    with pytest.raises(TypeError, match="x must be float32"):
+        summarize(torch.zeros(4, 2, dtype=torch.int32))
+    with pytest.raises(ValueError, match="shift must be finite"):
+        summarize(torch.zeros(4, 2), shift=[0.0, float("nan")])
+    s = summarize(torch.tensor([[1.5, -3.0]]), shift=[1.0, 0.0])  # still usable after the errors
+    assert s.histogram.counts.tolist() == [[1], [0]] and s.outliers.tolist() == [0, 1]
+
+
+def test_docstring_examples():
     import doctest
     import importlib
 
-    mod = importlib.import_module("driftd.kernels.column_summary")  # the package re-exports a function of that name
-    result = doctest.testmod(mod)
-    assert result.attempted > 0 and result.failed == 0
+    for name in ("driftd.kernels.column_summary", "driftd.kernels.reference.histogram"):
+        mod = importlib.import_module(name)  # the package re-exports a function named column_summary
+        result = doctest.testmod(mod)
+        assert result.attempted > 0 and result.failed == 0, name
