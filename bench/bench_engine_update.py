@@ -8,6 +8,12 @@ numeric columns against a baseline of 20,000 rows, one torch thread (the server'
 `torch_threads`), after `warm_up`. Reports µs per call and rows/s; the fixed cost per call is what
 small batches pay. The same batch is fed repeatedly into one window (the time stays fixed, so every
 call lands in one pane).
+
+Also: the longest time another Python thread (standing in for the server's event loop) waits for
+the GIL while the engine updates with one coalesced batch of `--stall-rows` rows (262,144 = the
+runtime's `max_coalesce_rows`). The compiled CPU kernel holds the GIL while it runs, so this is
+bounded by the rows per kernel call; with nothing else running the waits are ~the interpreter's
+5 ms switch interval.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -50,10 +57,35 @@ def us_per_call(e: DriftEngine, rows: int, seconds: float) -> float:
     return elapsed / calls * 1e6
 
 
+def longest_gil_wait_ms(e: DriftEngine, rows: int, repeats: int = 5) -> float:
+    """Longest gap between two iterations of a busy Python thread while `e` updates with `rows` rows."""
+    block = np.random.default_rng(7).normal(size=(rows, FEATURES)).astype(np.float32)
+    e.update(Batch(numeric=block), now=1000.0)  # this size's first call out of the way
+    longest, stop = 0.0, threading.Event()
+
+    def watch() -> None:
+        nonlocal longest
+        last = time.perf_counter()
+        while not stop.is_set():
+            now = time.perf_counter()
+            longest, last = max(longest, now - last), now
+
+    t = threading.Thread(target=watch)
+    t.start()
+    time.sleep(0.05)
+    longest = 0.0
+    for _ in range(repeats):
+        e.update(Batch(numeric=block), now=1000.0)
+    stop.set()
+    t.join()
+    return longest * 1e3
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5.0, help="measuring time per batch size")
     ap.add_argument("--rows", type=int, nargs="+", default=[256, 1024, 4096, 16384])
+    ap.add_argument("--stall-rows", type=int, default=262_144)
     ap.add_argument("--csv", type=Path, default=RESULTS)
     ns = ap.parse_args()
     torch.set_num_threads(1)
@@ -66,6 +98,10 @@ def main() -> int:
         rows_out.append({"device": "cpu (2-core dev machine)", "commit": rev, "batch_rows": rows, "features": FEATURES,
                          "us_per_call": round(us, 1), "rows_per_s": round(rows / us * 1e6)})
         print(f"{rows:10d} {us:10.1f} {rows / us * 1e6:12,.0f}")
+    wait_ms = longest_gil_wait_ms(e, ns.stall_rows)
+    print(f"longest GIL wait of another thread during {ns.stall_rows:,}-row updates: {wait_ms:.1f} ms")
+    for r in rows_out:
+        r["gil_wait_rows"], r["longest_gil_wait_ms"] = ns.stall_rows, round(wait_ms, 1)
     ns.csv.parent.mkdir(parents=True, exist_ok=True)
     with ns.csv.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows_out[0]))

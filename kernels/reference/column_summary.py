@@ -14,7 +14,8 @@ did, ~0.9 ms for 16,384 × 32 fp32 with 9 edges on one core). Blocks are 256 row
 as 512 or 2048 (constant block sizes all are; a symbolic one was ~1.5× slower per row), and a
 small batch pads at most 255 rows instead of up to 2047 — a 256- or 1,024-row batch is one call
 with no copy. Rows that do not fill a block are padded with NaN, which only the NaN count sees
-(corrected afterwards; `histogram.padded_blocks`). Without a working compiler (or with
+(corrected afterwards), and a long block is summarised in calls of at most 32,768 rows, since the
+compiled kernel holds the GIL (`histogram.padded_blocks`). Without a working compiler (or with
 ``DRIFTD_KERNELS_COMPILE=0``) the eager version below runs, which is also the oracle the tests
 compare the compiled one with.
 """
@@ -96,10 +97,11 @@ def _summary_compiled(x, e, shift, lo, hi):
         _compile_failed = True
         log.warning("driftd.kernels: torch.compile of the CPU column summary failed (%s); using eager torch", exc)
         return summary_eager(x, e, shift, lo, hi)
-    if len(parts) == 1:
-        return parts[0]
-    (ge, nan, fin, out, s1, s2, mn, mx), (ge2, nan2, fin2, out2, s12, s22, mn2, mx2) = parts
-    return (ge + ge2, nan + nan2, fin + fin2, out + out2, s1 + s12, s2 + s22, torch.minimum(mn, mn2), torch.maximum(mx, mx2))
+    total = parts[0]
+    for ge, nan, fin, out, s1, s2, mn, mx in parts[1:]:
+        total = (total[0] + ge, total[1] + nan, total[2] + fin, total[3] + out, total[4] + s1, total[5] + s2,
+                 torch.minimum(total[6], mn), torch.maximum(total[7], mx))
+    return total
 
 
 def column_summary_torch(x: torch.Tensor, edges: torch.Tensor, shift: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor):

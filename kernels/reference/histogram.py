@@ -32,6 +32,7 @@ import torch
 log = logging.getLogger(__name__)
 
 BLOCK_ROWS = 2048
+MAX_CALL_ROWS = 32_768  # rows per compiled call: ~6 ms of GIL on the 2-core dev machine (see padded_blocks)
 _compiled = None
 _compile_failed = False
 _lock = threading.Lock()
@@ -41,26 +42,32 @@ def compile_enabled() -> bool:
     return os.environ.get("DRIFTD_KERNELS_COMPILE", "1") != "0" and not _compile_failed
 
 
-def padded_blocks(x: torch.Tensor, block_rows: int, *, copy_rows: int = 8192) -> list[tuple[torch.Tensor, int]]:
-    """Contiguous x [N, F] as one or two pieces of whole `block_rows` blocks, each with the number of
-    NaN rows appended to fill its last block. A block-aligned N is one view (no copy); a short N
-    (< `copy_rows`) is copied once into one padded piece (one kernel call instead of two); a long N
-    is a view of its whole blocks plus one padded block for the rest.
+def padded_blocks(x: torch.Tensor, block_rows: int, *, copy_rows: int = 8192,
+                  max_rows: int = MAX_CALL_ROWS) -> list[tuple[torch.Tensor, int]]:
+    """Contiguous x [N, F] as pieces of whole `block_rows` blocks, each with the number of NaN rows
+    appended to fill its last block, at most `max_rows` rows a piece (a multiple of `block_rows`).
+    A block-aligned N is views only (no copy); a short N (< `copy_rows`) is copied once into one
+    padded piece (one kernel call instead of two); a long N is views of its whole blocks plus one
+    padded block for the rest.
+
+    The compiled kernel holds the GIL while it runs (inductor's Python binding does not release
+    it), so `max_rows` bounds how long one call stalls the server's event loop.
 
     >>> [(tuple(p.shape), pad) for p, pad in padded_blocks(torch.zeros(600, 3), 256)]
     [((768, 3), 168)]
-    >>> [(tuple(p.shape), pad) for p, pad in padded_blocks(torch.zeros(9000, 3), 256)]
-    [((8960, 3), 0), ((256, 3), 216)]
+    >>> [(tuple(p.shape), pad) for p, pad in padded_blocks(torch.zeros(9000, 3), 256, max_rows=4096)]
+    [((4096, 3), 0), ((4096, 3), 0), ((768, 3), 0), ((256, 3), 216)]
     """
     n, f = x.shape
     main = (n // block_rows) * block_rows
-    if main == n:
-        return [(x, 0)]
-    start = 0 if n < copy_rows else main
-    padded = torch.full((-(-(n - start) // block_rows) * block_rows, f), float("nan"), dtype=x.dtype)
-    padded[: n - start] = x[start:]
-    pad = len(padded) - (n - start)
-    return ([(x[:main], 0)] if start else []) + [(padded, pad)]
+    start = main if main == n or n >= copy_rows else 0
+    step = max(block_rows, max_rows // block_rows * block_rows)
+    pieces = [(x[a:min(a + step, start)], 0) for a in range(0, start, step)]
+    if start < n:
+        padded = torch.full((-(-(n - start) // block_rows) * block_rows, f), float("nan"), dtype=x.dtype)
+        padded[: n - start] = x[start:]
+        pieces.append((padded, len(padded) - (n - start)))
+    return pieces
 
 
 def _ge_blocks(x: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -94,7 +94,7 @@ def test_after_warm_up_no_batch_size_compiles_anything(baseline):
     compiled = counters["frames"]["ok"]
     assert compiled > 0, "warm_up compiled nothing: is the CPU compile path off?"
     rng = np.random.default_rng(3)
-    for rows in (1, 5, 255, 256, 257, 1024, 2049, 4096, 9000, 20_000):
+    for rows in (1, 5, 255, 256, 257, 1024, 2049, 4096, 9000, 20_000, 70_000):
         for dtype in (np.float32, np.float64):
             engine.update(Batch(numeric=rng.normal(size=(rows, len(baseline.numeric.names))).astype(dtype)), now=1.0)
     assert counters["frames"]["ok"] == compiled
