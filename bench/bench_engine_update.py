@@ -61,19 +61,23 @@ def longest_gil_wait_ms(e: DriftEngine, rows: int, repeats: int = 5) -> float:
     """Longest gap between two iterations of a busy Python thread while `e` updates with `rows` rows."""
     block = np.random.default_rng(7).normal(size=(rows, FEATURES)).astype(np.float32)
     e.update(Batch(numeric=block), now=1000.0)  # this size's first call out of the way
-    longest, stop = 0.0, threading.Event()
+    longest = 0.0  # written by the watcher when it stops, read after join
+    measuring, stop = threading.Event(), threading.Event()
 
     def watch() -> None:
         nonlocal longest
-        last = time.perf_counter()
+        last, worst = time.perf_counter(), 0.0
         while not stop.is_set():
             now = time.perf_counter()
-            longest, last = max(longest, now - last), now
+            if measuring.is_set():
+                worst = max(worst, now - last)
+            last = now
+        longest = worst
 
     t = threading.Thread(target=watch)
     t.start()
-    time.sleep(0.05)
-    longest = 0.0
+    time.sleep(0.05)  # the thread is running before anything is measured
+    measuring.set()
     for _ in range(repeats):
         e.update(Batch(numeric=block), now=1000.0)
     stop.set()

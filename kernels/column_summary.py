@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from driftd.kernels._common import HistogramResult, resolve_backend
+from driftd.kernels.histogram import _validate as validate_inputs
 from driftd.kernels.histogram import validate_block, validate_edges
 from driftd.kernels.reference.column_summary import column_summary_torch, moments_eager
 from driftd.kernels.reference.histogram import bin_layout, counts_from_ge, finite_edge_counts
@@ -65,7 +66,7 @@ def column_summary(x: torch.Tensor, edges: torch.Tensor, *, shift=None, fence_lo
     >>> s.min.tolist(), s.max.tolist()
     ([0.0], [9.0])
     """
-    validate_block(x, edges)  # x's errors first, as bucketize_histogram reports them
+    validate_inputs(x, edges)  # in bucketize_histogram's order: x, then the edges, then the shapes
     return ColumnSummarizer(edges, fence_lo=fence_lo, fence_hi=fence_hi, backend=backend)(x, shift=shift)
 
 
@@ -84,7 +85,7 @@ class ColumnSummarizer:
 
     def __init__(self, edges: torch.Tensor, *, fence_lo=None, fence_hi=None, backend: str = "auto"):
         validate_edges(edges)
-        self.edges = edges
+        self.edges = edges.clone()  # validated once: a caller's later in-place edit must not slip past
         self.backend = backend
         resolve_backend(backend, edges.device)  # a bad name fails here, not at the first block
         f = edges.shape[0]

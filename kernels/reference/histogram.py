@@ -60,8 +60,8 @@ def padded_blocks(x: torch.Tensor, block_rows: int, *, copy_rows: int = 8192,
     """
     n, f = x.shape
     main = (n // block_rows) * block_rows
-    start = main if main == n or n >= copy_rows else 0
     step = max(block_rows, max_rows // block_rows * block_rows)
+    start = main if main == n or n >= min(copy_rows, step) else 0
     pieces = [(x[a:min(a + step, start)], 0) for a in range(0, start, step)]
     if start < n:
         padded = torch.full((-(-(n - start) // block_rows) * block_rows, f), float("nan"), dtype=x.dtype)

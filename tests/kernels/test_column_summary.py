@@ -136,6 +136,13 @@ def test_bad_block_is_the_histogram_error():
         column_summary(torch.zeros(3, 2), torch.zeros(3, 1))
     with pytest.raises(TypeError, match="x must be float32"):
         column_summary(torch.zeros(3, 2, dtype=torch.int64), torch.zeros(2, 1))
+    # the edges are checked before their shape is compared with x's, as bucketize_histogram does
+    for bad_edges, error, msg in [([[0.0], [1.0]], TypeError, "edges must be a torch.Tensor"),
+                                  (torch.zeros(3), ValueError, "edges must be 2-D"),
+                                  (torch.zeros(3, 1, dtype=torch.int64), TypeError, "edges must be float32")]:
+        for fn in (column_summary, bucketize_histogram):
+            with pytest.raises(error, match=msg):
+                fn(torch.zeros(3, 2), bad_edges)
 
 
 
@@ -178,6 +185,21 @@ def test_summarizer_validates_its_constants_once_and_each_block():
         summarize(torch.zeros(4, 2), shift=[0.0, float("nan")])
     s = summarize(torch.tensor([[1.5, -3.0]]), shift=[1.0, 0.0])  # still usable after the errors
     assert s.histogram.counts.tolist() == [[1], [0]] and s.outliers.tolist() == [0, 1]
+
+
+def test_padded_blocks_bound_every_piece():
+    """Every piece is whole blocks, at most max_rows rows, and the real rows add up to N (also when
+    the short-batch copy would exceed max_rows)."""
+    from driftd.kernels.reference.histogram import padded_blocks
+
+    for n in (0, 1, 255, 256, 257, 4095, 4096, 4097, 8000, 8191, 8192, 8193, 12_288, 40_000):
+        for max_rows, copy_rows in ((4096, 8192), (32_768, 8192), (1000, 100)):
+            x = torch.arange(n, dtype=torch.float32)[:, None]
+            pieces = padded_blocks(x, 256, copy_rows=copy_rows, max_rows=max_rows)
+            assert all(len(p) % 256 == 0 and len(p) <= max(256, max_rows) for p, _ in pieces), (n, max_rows)
+            real = torch.cat([p[: len(p) - pad] for p, pad in pieces]) if pieces else x
+            assert torch.equal(real, x), (n, max_rows)  # each row once, in order
+            assert all(torch.isnan(p[len(p) - pad:]).all() for p, pad in pieces)
 
 
 def test_long_blocks_are_summarised_in_bounded_calls(monkeypatch):
