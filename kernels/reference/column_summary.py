@@ -40,10 +40,14 @@ _lock = threading.Lock()
 FIELDS = ("ge", "nan", "finite", "outliers", "dev_sum", "dev_sq_sum", "min", "max")
 
 
-def _summary_blocks(x: torch.Tensor, e: torch.Tensor, shift: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor):
-    """x [C*BLOCK_ROWS, F]; e [F, E], shift / lo / hi [F] in x's dtype -> the FIELDS tensors."""
+def _summary_blocks(x: torch.Tensor, et: torch.Tensor, shift: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor):
+    """x [C*BLOCK_ROWS, F]; et [E, F] (the edges transposed), shift / lo / hi [F] in x's dtype -> the
+    FIELDS tensors, except that ge comes as [E, F]."""
     xr = x.view(-1, BLOCK_ROWS, x.shape[1])
-    ge = (xr[:, :, :, None] >= e[None, None]).sum(1, dtype=torch.int32).sum(0, dtype=torch.int64)
+    # compare with the edges laid out [E, F]: the innermost loop then runs along a row's features,
+    # contiguous in x and in et, and vectorises fully (with [F, E] it ran along the E edges of one
+    # feature, e.g. one vector of 8 plus a masked one for 9 edges): 1.2-1.4x faster measured
+    ge = (xr[:, :, None, :] >= et[None, None]).sum(1, dtype=torch.int32).sum(0, dtype=torch.int64)
     fin = torch.isfinite(xr)
     nan = torch.isnan(xr).sum(1, dtype=torch.int32).sum(0, dtype=torch.int64)
     finite = fin.sum(1, dtype=torch.int32).sum(0, dtype=torch.int64)
@@ -89,10 +93,11 @@ def _summary_compiled(x, e, shift, lo, hi):
     global _compile_failed
     try:
         fn = _get_compiled()
+        et = e.t().contiguous()
         parts = []
         for piece, pad in _hist.padded_blocks(x, BLOCK_ROWS):
-            ge, nan, *rest = fn(piece, e, shift, lo, hi)
-            parts.append((ge, nan - pad, *rest))
+            ge_t, nan, *rest = fn(piece, et, shift, lo, hi)
+            parts.append((ge_t.t(), nan - pad, *rest))
     except Exception as exc:  # no working compiler: remember, log once, go eager
         _compile_failed = True
         log.warning("driftd.kernels: torch.compile of the CPU column summary failed (%s); using eager torch", exc)

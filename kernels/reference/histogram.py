@@ -71,7 +71,10 @@ def padded_blocks(x: torch.Tensor, block_rows: int, *, copy_rows: int = 8192,
 
 
 def _ge_blocks(x: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """x [C*BLOCK_ROWS, F], e [F, E] (same dtype) -> (ge [F, E] int64, nan [F] int64)."""
+    """x [C*BLOCK_ROWS, F], e [F, E] (same dtype) -> (ge [F, E] int64, nan [F] int64).
+    Edges laid out [F, E] here (the compare loop vectorises along one feature's edges): against
+    [E, F], as the column summary has it, measured 1.2x faster at 1M x 32 with 9 edges but ~10 %
+    slower at 100k x 128 with 255 edges, so the histogram keeps this layout."""
     xr = x.view(-1, BLOCK_ROWS, x.shape[1])
     ge = (xr[:, :, :, None] >= e[None, None]).sum(1, dtype=torch.int32).sum(0, dtype=torch.int64)
     return ge, torch.isnan(x).sum(0)
