@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from driftd.kernels._common import HistogramResult, resolve_backend
-from driftd.kernels.histogram import _validate as validate_inputs
+from driftd.kernels._common import HistogramResult, check_float, resolve_backend
 from driftd.kernels.histogram import validate_block, validate_edges
 from driftd.kernels.reference.column_summary import column_summary_torch, moments_eager
 from driftd.kernels.reference.histogram import bin_layout, counts_from_ge, finite_edge_counts
@@ -66,7 +65,8 @@ def column_summary(x: torch.Tensor, edges: torch.Tensor, *, shift=None, fence_lo
     >>> s.min.tolist(), s.max.tolist()
     ([0.0], [9.0])
     """
-    validate_inputs(x, edges)  # in bucketize_histogram's order: x, then the edges, then the shapes
+    # bucketize_histogram's error order: x, then the edges (the summarizer), then the shapes (its call)
+    check_float("x", x, 2)
     return ColumnSummarizer(edges, fence_lo=fence_lo, fence_hi=fence_hi, backend=backend)(x, shift=shift)
 
 

@@ -12,7 +12,7 @@ from driftd.server.transport.lifecycle import Lifecycle
 
 
 class Aborted(Exception):
-    pass
+    """What FakeContext.abort raises, as grpc's context.abort does."""
 
 
 class FakeContext:
