@@ -94,9 +94,10 @@ def test_a_short_retry_delay_still_backs_off_exponentially(server):
 
 def test_buffer_is_bounded_while_server_is_down_and_drains_after(server):
     port = server.port
-    # ack_timeout_s: on a loaded machine the first stream can be opened while the server goes away
-    # and then neither fail nor answer (seen in CI: reconnects=0, one batch sent, no ack); the
-    # client's ack watchdog is what recovers it, and it must fire within this test's flush window.
+    # The first stream can be opened as the server goes away; grpcio then may end the call
+    # (UNAVAILABLE) but leave its iterator blocked for good (seen in CI: reconnects=0, one batch
+    # sent, never acked). The sender reads acks in a thread of its own and gives such a stream up
+    # (tests/client/test_stream_reader.py); ack_timeout_s covers a stream that never ends at all.
     client = Client(server.target, buffer_rows=5000, linger_s=0.01, ack_timeout_s=2.0)
     mon = client.monitor("m")
     server.stop()

@@ -88,7 +88,7 @@ class MonitorHandle:
     @property
     def stats(self) -> SenderStats:
         """Live counters: rows_logged, rows_sent, rows_acked, rows_rejected, rows_dropped,
-        batches_sent, batches_retried, duplicates, reconnects, last_error."""
+        batches_sent, batches_retried, duplicates, reconnects, streams_abandoned, last_error."""
         return self._sender.stats
 
     def log_labels(self, request_ids: Sequence[str], labels: Any, timeout: float = 30.0) -> ingest_pb2.WriteLabelsResponse:

@@ -17,17 +17,17 @@ from __future__ import annotations
 import collections
 import heapq
 import itertools
-import queue
 import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import grpc
 from google.rpc import code_pb2
 
 from driftd.client._rows import ClientSchema, LogItem, assemble
+from driftd.client._stream import StreamReader
 from driftd.client.wire import field_violations, fill_tensor, retry_delay, status_from_rpc_error
 from driftd.v1 import ingest_pb2, ingest_pb2_grpc
 
@@ -46,6 +46,7 @@ class SenderStats:
     batches_retried: int = 0
     duplicates: int = 0
     reconnects: int = 0
+    streams_abandoned: int = 0  # streams whose reader grpc left blocked after the call ended (see _stream.py)
     last_error: str | None = None
 
 
@@ -284,20 +285,20 @@ class BatchSender:
                     continue
             yield pending.request
 
-    def _watch_acks(self, call, alive: threading.Event) -> None:
-        """Cancel a stream with unacked batches and no ack for ack_timeout_s, so they go again on a
-        new one. A thread of its own, not a check in the request generator: a call still waiting
-        for its connection (seen when the server went away as the stream opened) never pulls the
-        generator again, and would otherwise hang until gRPC gave up on it."""
+    def _ack_stalled(self) -> bool:
+        """True (once per stream) when batches are unacked and nothing was acked for ack_timeout_s:
+        the stream is then cancelled so they go again on a new one. Checked from the sender thread
+        while it waits on the stream, not in the request generator: a call still waiting for its
+        connection (seen when the server went away as the stream opened) never pulls the generator
+        again, and would otherwise hang until gRPC gave up on it."""
         with self._cond:
-            while alive.is_set() and not self._stopped:
-                if self._unacked and time.monotonic() - self._last_progress > self._ack_timeout_s:
-                    self._ack_timed_out = True
-                    break
-                self._cond.wait(min(0.25, self._ack_timeout_s / 4))
-            else:
-                return
-        call.cancel()
+            if self._stopped:
+                return True
+            if (not self._ack_timed_out and self._unacked
+                    and time.monotonic() - self._last_progress > self._ack_timeout_s):
+                self._ack_timed_out = True
+                return True
+        return False
 
     def _handle_ack(self, ack: ingest_pb2.BatchAck) -> None:
         with self._cond:
@@ -328,8 +329,14 @@ class BatchSender:
                                          + (f" (fields: {', '.join(f for f, _ in fields)})" if fields else ""))
             self._cond.notify_all()
 
+    def _on_response(self, response: ingest_pb2.StreamBatchesResponse) -> bool:
+        """One ack from the stream (reader thread). True stops reading: the sender is stopping."""
+        self._backoff = 0.05
+        self._handle_ack(response.ack)
+        return self._stopped
+
     def _run(self) -> None:
-        backoff = 0.05
+        self._backoff = 0.05
         self._oldest_wait = time.monotonic()
         while True:
             with self._cond:
@@ -338,14 +345,18 @@ class BatchSender:
             alive = threading.Event()
             alive.set()
             call = None
+            self._ack_timed_out = False
             try:
                 call = self._call = self._stub.StreamBatches(self._requests(alive), metadata=self._metadata)
-                threading.Thread(target=self._watch_acks, args=(call, alive), name="driftd-ack-watchdog", daemon=True).start()
-                for response in call:
-                    backoff = 0.05
-                    self._handle_ack(response.ack)
-                    if self._stopped:
-                        return
+                # acks are read in a thread of their own (see _stream.py: grpc's iterator can stay
+                # blocked after the call is over); this thread watches for stalls and the end
+                reader = StreamReader(call, self._on_response, name=f"driftd-acks-{self.monitor_name}")
+                if not reader.wait(poll_s=min(0.25, self._ack_timeout_s / 4), cancel_when=self._ack_stalled):
+                    self.stats.streams_abandoned += 1
+                if self._stopped:
+                    return
+                if reader.error is not None:
+                    raise reader.error
                 with self._cond:
                     if self._closing and not self._waiting() and not self._unacked:
                         return
@@ -357,7 +368,6 @@ class BatchSender:
                 code = err.code()
                 status = status_from_rpc_error(err)
                 if self._ack_timed_out:
-                    self._ack_timed_out = False
                     self.stats.last_error = f"no ack for {self._ack_timeout_s:g} s: reconnecting"
                 else:
                     self.stats.last_error = f"stream ended: {code.name}: {err.details()}"
@@ -367,16 +377,16 @@ class BatchSender:
                         self._cond.notify_all()
                     return
                 delay = retry_delay(status) if status is not None else None
-                backoff = max(delay or 0.0, min(backoff * 2, 5.0))
+                self._backoff = max(delay or 0.0, min(self._backoff * 2, 5.0))
             finally:
                 alive.clear()
                 if call is not None:
                     call.cancel()
             self.stats.reconnects += 1
-            compact_until = time.monotonic() + backoff
+            compact_until = time.monotonic() + self._backoff
             while time.monotonic() < compact_until and not self._stopped and self._compact():
                 pass
             with self._cond:
                 if self._stopped or (self._closing and not self._unacked and not self._waiting()):
                     return
-                self._cond.wait(backoff * (0.5 + random.random()))
+                self._cond.wait(self._backoff * (0.5 + random.random()))

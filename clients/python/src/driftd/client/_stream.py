@@ -1,0 +1,83 @@
+"""Reading a gRPC response stream without trusting its iterator to end.
+
+grpcio's blocking stream iterator (`for response in call`) can stay blocked after the call is
+already over: seen with grpcio 1.85.3 on a stream opened as the server went away. The call got its
+status (UNAVAILABLE, "failed to connect to all addresses") but its pending receive operations never
+completed, so `__next__` waited forever, and `cancel()` does nothing on a finished call. A loop that
+reconnects only when that iterator ends then never reconnects.
+
+`StreamReader` therefore iterates the call in a thread of its own and hands each message to a
+callback. Its owner waits in `wait()`, which returns when the reader ends, or when the call has been
+over for `grace_s` and the reader still has not noticed; that reader is abandoned (a parked daemon
+thread, which grpc wakes every 0.1 s to re-check) and the call's own status is the outcome.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+import grpc
+
+# How long a reader may lag behind its call's end before it is abandoned. Normally it notices at once
+# (grpc delivers the status and the pending receive together); this only bounds the broken case.
+READER_GRACE_S = 1.0
+
+
+class StreamReader:
+    """Iterate `call` in a daemon thread, passing each response to `on_message`.
+
+    `on_message` returning True stops the reader (the caller decides whether to cancel the call).
+
+    >>> class Done(grpc.RpcError):
+    ...     def done(self): return True
+    ...     def cancel(self): return False
+    ...     def __iter__(self): return iter([1, 2])
+    >>> seen = []
+    >>> reader = StreamReader(Done(), seen.append, name="example")
+    >>> reader.wait(), seen, reader.error
+    (True, [1, 2], None)
+    """
+
+    def __init__(self, call: Any, on_message: Callable[[Any], bool | None], *, name: str) -> None:
+        self.call = call
+        self.error: BaseException | None = None
+        self.abandoned = False
+        self._finished = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(on_message,), name=name, daemon=True)
+        self._thread.start()
+
+    def _read(self, on_message: Callable[[Any], bool | None]) -> None:
+        try:
+            for response in self.call:
+                if on_message(response):
+                    return
+        except BaseException as err:  # noqa: BLE001 - handed to the owner, who decides
+            self.error = err
+        finally:
+            self._finished.set()
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    def wait(self, *, poll_s: float = 0.25, grace_s: float = READER_GRACE_S,
+             cancel_when: Callable[[], bool] | None = None) -> bool:
+        """Block until the stream is over. True when the reader ended by itself; False when it was
+        abandoned (`error` is then the call, an RpcError carrying the call's status).
+
+        `cancel_when()` is asked every `poll_s`; when True the call is cancelled (a stalled stream,
+        a closing client), and the reader then ends at once or is abandoned after `grace_s`."""
+        over_since: float | None = None
+        while not self._finished.wait(poll_s):
+            if cancel_when is not None and cancel_when():
+                self.call.cancel()
+            if self.call.done():
+                now = time.monotonic()
+                over_since = now if over_since is None else over_since
+                if now - over_since >= grace_s and not self._finished.is_set():
+                    self.abandoned = True
+                    self.error = self.call if isinstance(self.call, grpc.RpcError) else None
+                    return False
+        return True

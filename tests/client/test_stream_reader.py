@@ -1,0 +1,158 @@
+"""A gRPC stream whose iterator never ends after the call is over (grpcio was seen doing this for a
+stream opened as the server went away): the sender and the alarm subscription must still move on."""
+
+from __future__ import annotations
+
+import doctest
+import threading
+import time
+
+import grpc
+import numpy as np
+import pytest
+
+from client.fake_server import FakeServer
+from driftd.client import Client, _stream
+from driftd.client import sender as sender_module
+from driftd.client._stream import StreamReader
+
+F = [f"f{k}" for k in range(8)]
+
+
+class HungCall(grpc.RpcError):
+    """What grpcio left behind: status UNAVAILABLE, `cancel()` a no-op, `__next__` blocked for good.
+    Like grpc it pulls requests from the request iterator in a thread of its own (here: one)."""
+
+    def __init__(self, requests=None) -> None:
+        self.release = threading.Event()  # set at teardown only, to let the parked thread go
+        self.pulled: list = []
+        self.requests = requests
+        if requests is not None:
+            threading.Thread(target=self._pull_one, daemon=True).start()
+
+    def _pull_one(self) -> None:
+        for request in self.requests:
+            self.pulled.append(request)
+            return
+
+    def __iter__(self):
+        self.release.wait()
+        return iter(())
+
+    def done(self) -> bool:
+        # over once it has taken a batch (with no requests to take: over from the start)
+        return self.requests is None or bool(self.pulled)
+
+    def cancel(self) -> bool:
+        return False
+
+    def code(self) -> grpc.StatusCode:
+        return grpc.StatusCode.UNAVAILABLE
+
+    def details(self) -> str:
+        return "failed to connect to all addresses"
+
+    def trailing_metadata(self):
+        return ()
+
+
+class FirstStreamHangs:
+    """An IngestService stub whose first StreamBatches call hangs; later ones go to the real stub."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.hung: list[HungCall] = []
+
+    def StreamBatches(self, requests, **kwargs):
+        if not self.hung:
+            self.hung.append(HungCall(requests))
+            return self.hung[0]
+        return self.real.StreamBatches(requests, **kwargs)
+
+
+@pytest.fixture
+def server():
+    srv = FakeServer().start()
+    srv.add_monitor("m", numeric=F)
+    yield srv
+    srv.stop()
+
+
+def test_reader_that_never_ends_is_abandoned_after_the_grace():
+    call = HungCall()
+    try:
+        reader = StreamReader(call, lambda m: None, name="test-hung")
+        t0 = time.monotonic()
+        assert reader.wait(poll_s=0.02, grace_s=0.2) is False
+        assert 0.2 <= time.monotonic() - t0 < 2
+        assert reader.abandoned and reader.error is call and not reader.finished
+    finally:
+        call.release.set()
+
+
+def test_reader_ends_normally_with_messages_and_error():
+    class Broken(HungCall):
+        def __iter__(self):
+            yield "a"
+            yield "b"
+            raise self
+
+    seen = []
+    reader = StreamReader(Broken(), seen.append, name="test-broken")
+    assert reader.wait(poll_s=0.02) is True
+    assert seen == ["a", "b"] and isinstance(reader.error, Broken) and not reader.abandoned
+
+
+def test_cancel_when_cancels_a_live_call_once_asked():
+    class Live(HungCall):
+        cancelled = False
+
+        def done(self):
+            return self.cancelled
+
+        def cancel(self):
+            self.cancelled = True
+            self.release.set()
+            return True
+
+    call = Live()
+    asked = []
+    reader = StreamReader(call, lambda m: None, name="test-live")
+    assert reader.wait(poll_s=0.02, cancel_when=lambda: asked.append(1) or len(asked) >= 3) is True
+    assert call.cancelled and len(asked) == 3
+
+
+def test_sender_moves_on_when_its_stream_never_ends(server, monkeypatch):
+    """Without the reader thread the sender stayed in `for response in call` for good: flush timed
+    out with one batch sent and never acked, reconnects=0 (the flaky CI failure of stop 13)."""
+    stubs: list[FirstStreamHangs] = []
+
+    def hanging_stub(channel, real=sender_module.ingest_pb2_grpc.IngestServiceStub):
+        stubs.append(FirstStreamHangs(real(channel)))
+        return stubs[-1]
+
+    monkeypatch.setattr(sender_module.ingest_pb2_grpc, "IngestServiceStub", hanging_stub)
+    client = Client(server.target, linger_s=0.01, ack_timeout_s=60)  # the ack watchdog is not what saves it here
+    mon = client.monitor("m")
+    try:
+        block = np.zeros((500, len(F)), np.float32)
+        block[:, 0] = np.arange(500)
+        mon.log(block)
+        assert mon.flush(timeout=15), mon.stats
+        (stub,) = stubs
+        assert len(stub.hung) == 1 and len(stub.hung[0].pulled) == 1  # the batch went into the hung stream first
+        s = mon.stats
+        assert s.streams_abandoned == 1 and s.reconnects == 1 and s.batches_retried == 1
+        assert "UNAVAILABLE" in (s.last_error or "")
+        got = np.sort(server.state.column("numeric")[:, 0])
+        np.testing.assert_array_equal(got, np.arange(500, dtype=np.float32))  # every row once
+    finally:
+        client.close(timeout=5)
+        for stub in stubs:
+            for call in stub.hung:
+                call.release.set()
+
+
+def test_stream_module_doctests():
+    result = doctest.testmod(_stream)
+    assert result.attempted >= 1 and result.failed == 0
