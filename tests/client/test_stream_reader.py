@@ -1,9 +1,12 @@
-"""A gRPC stream whose iterator never ends after the call is over (grpcio was seen doing this for a
-stream opened as the server went away): the sender and the alarm subscription must still move on."""
+"""Streams that go bad without ending: a gRPC stream whose iterator never ends after the call is
+over (grpcio was seen doing this for a stream opened as the server went away), and an alarm stream
+that goes silent. The sender and the alarm subscriptions must still move on."""
 
 from __future__ import annotations
 
+import asyncio
 import doctest
+from concurrent import futures
 import threading
 import time
 
@@ -14,7 +17,10 @@ import pytest
 from client.fake_server import FakeServer
 from driftd.client import Client, _stream
 from driftd.client import sender as sender_module
+from driftd.client import alarms as alarms_module
 from driftd.client._stream import StreamReader
+from driftd.client.alarms import Subscription, silence_limit, subscribe_alarms, subscribe_alarms_async
+from driftd.v1 import alarm_pb2, alarm_pb2_grpc
 
 F = [f"f{k}" for k in range(8)]
 
@@ -151,6 +157,87 @@ def test_sender_moves_on_when_its_stream_never_ends(server, monkeypatch):
         for stub in stubs:
             for call in stub.hung:
                 call.release.set()
+
+
+class SilentFirst(alarm_pb2_grpc.AlarmServiceServicer):
+    """The first subscription is accepted and then hears nothing, no heartbeat either (a connection
+    gone dead without saying so); later ones get event 1 and stay open."""
+
+    def __init__(self) -> None:
+        self.subscriptions = 0
+        self.lock = threading.Lock()
+
+    def SubscribeAlarms(self, request, context):
+        with self.lock:
+            self.subscriptions += 1
+            first = self.subscriptions == 1
+        ended = threading.Event()
+        context.add_callback(ended.set)
+        if not first:
+            yield alarm_pb2.SubscribeAlarmsResponse(event=alarm_pb2.AlarmEvent(sequence=1, rule_id="r"))
+        ended.wait(30)
+
+
+@pytest.fixture
+def silent_alarms():
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    servicer = SilentFirst()
+    alarm_pb2_grpc.add_AlarmServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield servicer, f"127.0.0.1:{port}"
+    server.stop(grace=None).wait()
+
+
+def test_silent_alarm_stream_is_reopened(silent_alarms):
+    servicer, target = silent_alarms
+    state = Subscription()
+    t0 = time.monotonic()
+    with grpc.insecure_channel(target) as channel:
+        event = next(subscribe_alarms(channel, heartbeat_s=0.1, state=state))
+    waited = time.monotonic() - t0
+    assert event.sequence == 1 and servicer.subscriptions == 2 and state.reconnects == 1
+    assert silence_limit(0.1) <= waited < silence_limit(0.1) + 5
+
+
+async def test_silent_alarm_stream_is_reopened_async(silent_alarms):
+    servicer, target = silent_alarms
+    state = Subscription()
+    t0 = time.monotonic()
+    async with grpc.aio.insecure_channel(target) as channel:
+        events = subscribe_alarms_async(channel, heartbeat_s=0.1, state=state)
+        event = await asyncio.wait_for(events.__anext__(), 15)
+        await events.aclose()
+    waited = time.monotonic() - t0
+    assert event.sequence == 1 and servicer.subscriptions == 2 and state.reconnects == 1
+    assert silence_limit(0.1) <= waited < silence_limit(0.1) + 5
+
+
+def test_alarm_subscription_moves_on_when_its_stream_never_ends(silent_alarms, monkeypatch):
+    servicer, target = silent_alarms
+    servicer.subscriptions = 1  # the real server answers at once
+    hung: list[HungCall] = []
+
+    class FirstCallHangs:
+        def __init__(self, channel, real=alarm_pb2_grpc.AlarmServiceStub):
+            self.real = real(channel)
+
+        def SubscribeAlarms(self, request, **kwargs):
+            if not hung:
+                hung.append(HungCall())
+                return hung[0]
+            return self.real.SubscribeAlarms(request, **kwargs)
+
+    monkeypatch.setattr(alarms_module.alarm_pb2_grpc, "AlarmServiceStub", FirstCallHangs)
+    state = Subscription()
+    try:
+        with grpc.insecure_channel(target) as channel:
+            # heartbeat_s=60: the silence limit (181 s) is not what reopens it
+            event = next(subscribe_alarms(channel, heartbeat_s=60, state=state))
+        assert event.sequence == 1 and len(hung) == 1 and state.reconnects == 1
+    finally:
+        for call in hung:
+            call.release.set()
 
 
 def test_stream_module_doctests():

@@ -44,6 +44,10 @@ class StreamReader:
         self.call = call
         self.error: BaseException | None = None
         self.abandoned = False
+        # when the reader last went back to waiting on the call (not while on_message holds it up):
+        # how long the stream itself has been silent
+        self.listening_since = time.monotonic()
+        self._over_since: float | None = None
         self._finished = threading.Event()
         self._thread = threading.Thread(target=self._read, args=(on_message,), name=name, daemon=True)
         self._thread.start()
@@ -53,6 +57,7 @@ class StreamReader:
             for response in self.call:
                 if on_message(response):
                     return
+                self.listening_since = time.monotonic()
         except BaseException as err:  # noqa: BLE001 - handed to the owner, who decides
             self.error = err
         finally:
@@ -62,22 +67,30 @@ class StreamReader:
     def finished(self) -> bool:
         return self._finished.is_set()
 
+    def over(self, grace_s: float = READER_GRACE_S) -> bool:
+        """Poll: True once the reader has ended, or once the call has been over for `grace_s` while
+        the reader is still blocked; that reader is then abandoned and `error` is the call itself
+        (an RpcError with the call's status)."""
+        if self._finished.is_set() or self.abandoned:
+            return True
+        if not self.call.done():
+            return False
+        now = time.monotonic()
+        self._over_since = now if self._over_since is None else self._over_since
+        if now - self._over_since < grace_s or self._finished.is_set():
+            return self._finished.is_set()
+        self.abandoned = True
+        self.error = self.call if isinstance(self.call, grpc.RpcError) else None
+        return True
+
     def wait(self, *, poll_s: float = 0.25, grace_s: float = READER_GRACE_S,
              cancel_when: Callable[[], bool] | None = None) -> bool:
-        """Block until the stream is over. True when the reader ended by itself; False when it was
-        abandoned (`error` is then the call, an RpcError carrying the call's status).
-
-        `cancel_when()` is asked every `poll_s`; when True the call is cancelled (a stalled stream,
-        a closing client), and the reader then ends at once or is abandoned after `grace_s`."""
-        over_since: float | None = None
+        """Block until the stream is over (see `over`). True when the reader ended by itself, False
+        when it was abandoned. `cancel_when()` is asked every `poll_s`; when True the call is
+        cancelled (a stalled stream, a closing client)."""
         while not self._finished.wait(poll_s):
             if cancel_when is not None and cancel_when():
                 self.call.cancel()
-            if self.call.done():
-                now = time.monotonic()
-                over_since = now if over_since is None else over_since
-                if now - over_since >= grace_s and not self._finished.is_set():
-                    self.abandoned = True
-                    self.error = self.call if isinstance(self.call, grpc.RpcError) else None
-                    return False
-        return True
+            if self.over(grace_s):
+                break
+        return not self.abandoned

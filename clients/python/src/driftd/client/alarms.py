@@ -15,13 +15,16 @@ are consumed silently (they only advance `Subscription.high_water`).
 from __future__ import annotations
 
 import asyncio
+import queue
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Iterator
 
 import grpc
 
+from driftd.client._stream import StreamReader
 from driftd.v1 import alarm_pb2, alarm_pb2_grpc, monitor_pb2
 
 # Retry these; anything else (bad filters, auth, expired cursor) is raised to the caller.
@@ -84,42 +87,94 @@ def _as_list(x) -> list:
     return [] if x is None else [x] if isinstance(x, (str, int)) else list(x)
 
 
+def silence_limit(heartbeat_s: float) -> float:
+    """How long a subscription may hear nothing before it is treated as dead and reopened: the
+    server sends a heartbeat whenever it sent nothing for `heartbeat_s`, so three missed beats (and
+    a second for scheduling) mean the connection is gone without having said so (a half-open TCP
+    connection, a proxy that dropped it)."""
+    return 3 * heartbeat_s + 1.0
+
+
 def subscribe_alarms(channel: grpc.Channel, *, start_after: int | None = None, monitor=None, severity=None,
                      labels: dict[str, str] | None = None, heartbeat_s: float = 5.0, metadata=None,
                      state: Subscription | None = None) -> Iterator[alarm_pb2.AlarmEvent]:
     """Blocking iterator of alarm events that reconnects and resumes by itself.
 
     `start_after=None` starts with live events only; `start_after=0` replays the whole retained log.
+    A stream silent for `silence_limit(heartbeat_s)` is reopened. The stream is read in a thread of
+    its own (see `_stream.py`): grpcio can leave a stream's iterator blocked after the call ended.
     """
     sub = state or Subscription(last_sequence=start_after)
     stub = alarm_pb2_grpc.AlarmServiceStub(channel)
+    quiet_limit = silence_limit(heartbeat_s)
     while True:
+        call = stub.SubscribeAlarms(sub.request(_as_list(monitor), _as_list(severity), labels or {}, heartbeat_s),
+                                    metadata=metadata)
+        inbox: queue.Queue = queue.Queue(maxsize=256)  # bounded: a slow consumer holds the reader back
+        closing = threading.Event()
+
+        def hand_over(response, inbox=inbox, closing=closing) -> bool:
+            while not closing.is_set():
+                try:
+                    inbox.put(response, timeout=0.25)
+                    return False
+                except queue.Full:
+                    continue
+            return True
+
+        reader = StreamReader(call, hand_over, name="driftd-alarms")
         try:
-            for response in stub.SubscribeAlarms(sub.request(_as_list(monitor), _as_list(severity), labels or {}, heartbeat_s),
-                                                 metadata=metadata):
+            while True:
+                try:
+                    response = inbox.get(timeout=0.25)
+                except queue.Empty:
+                    if reader.over():
+                        break
+                    if time.monotonic() - reader.listening_since > quiet_limit:
+                        call.cancel()  # the reader ends with CANCELLED, a retryable code: reopened below
+                    continue
                 event = sub.accept(response)
                 if event is not None:
                     yield event
-        except grpc.RpcError as exc:
-            if exc.code() not in RETRYABLE:
-                raise
+            while not inbox.empty():  # what the reader handed over just before it ended
+                event = sub.accept(inbox.get_nowait())
+                if event is not None:
+                    yield event
+        finally:
+            closing.set()
+            call.cancel()
+        err = reader.error
+        if err is not None:
+            if not isinstance(err, grpc.RpcError) or err.code() not in RETRYABLE:
+                raise err
         time.sleep(sub.next_delay())
 
 
 async def subscribe_alarms_async(channel: grpc.aio.Channel, *, start_after: int | None = None, monitor=None, severity=None,
                                  labels: dict[str, str] | None = None, heartbeat_s: float = 5.0, metadata=None,
                                  state: Subscription | None = None) -> AsyncIterator[alarm_pb2.AlarmEvent]:
-    """asyncio variant of `subscribe_alarms` (grpc.aio channel)."""
+    """asyncio variant of `subscribe_alarms` (grpc.aio channel); a stream silent for
+    `silence_limit(heartbeat_s)` is reopened the same way."""
     sub = state or Subscription(last_sequence=start_after)
     stub = alarm_pb2_grpc.AlarmServiceStub(channel)
+    quiet_limit = silence_limit(heartbeat_s)
     while True:
+        call = stub.SubscribeAlarms(sub.request(_as_list(monitor), _as_list(severity), labels or {}, heartbeat_s),
+                                    metadata=metadata)
         try:
-            async for response in stub.SubscribeAlarms(sub.request(_as_list(monitor), _as_list(severity), labels or {}, heartbeat_s),
-                                                       metadata=metadata):
+            while True:
+                try:
+                    response = await asyncio.wait_for(call.read(), quiet_limit)
+                except asyncio.TimeoutError:
+                    break  # silent for too long: cancelled below and reopened
+                if response is grpc.aio.EOF:
+                    break
                 event = sub.accept(response)
                 if event is not None:
                     yield event
         except grpc.aio.AioRpcError as exc:
             if exc.code() not in RETRYABLE:
                 raise
+        finally:
+            call.cancel()
         await asyncio.sleep(sub.next_delay())
