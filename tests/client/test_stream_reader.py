@@ -16,6 +16,7 @@ import pytest
 
 from client.fake_server import FakeServer
 from driftd.client import Client, _stream
+from driftd.client import client as client_module
 from driftd.client import sender as sender_module
 from driftd.client import alarms as alarms_module
 from driftd.client._stream import StreamReader
@@ -240,6 +241,31 @@ def test_alarm_subscription_moves_on_when_its_stream_never_ends(silent_alarms, m
             call.release.set()
 
 
+def test_watch_snapshots_raises_when_its_stream_never_ends(server, monkeypatch):
+    hung: list[HungCall] = []
+
+    class Hangs:
+        def __init__(self, channel):
+            pass
+
+        def WatchSnapshots(self, request, **kwargs):
+            hung.append(HungCall())
+            return hung[-1]
+
+    client = Client(server.target)
+    mon = client.monitor("m")
+    monkeypatch.setattr(client_module.snapshot_pb2_grpc, "SnapshotServiceStub", Hangs)
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(grpc.RpcError) as raised:
+            next(mon.watch_snapshots())
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE and time.monotonic() - t0 < 5
+    finally:
+        client.close(timeout=5)
+        for call in hung:
+            call.release.set()
+
+
 def test_stream_module_doctests():
     result = doctest.testmod(_stream)
-    assert result.attempted >= 1 and result.failed == 0
+    assert result.attempted >= 2 and result.failed == 0

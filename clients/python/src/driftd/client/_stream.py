@@ -10,13 +10,15 @@ reconnects only when that iterator ends then never reconnects.
 callback. Its owner waits in `wait()`, which returns when the reader ends, or when the call has been
 over for `grace_s` and the reader still has not noticed; that reader is abandoned (a parked daemon
 thread, which grpc wakes every 0.1 s to re-check) and the call's own status is the outcome.
+`responses()` wraps it as a plain iterator for callers that consume a stream in a loop.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import grpc
 
@@ -94,3 +96,49 @@ class StreamReader:
             if self.over(grace_s):
                 break
         return not self.abandoned
+
+
+def responses(call: Any, *, name: str, silence_s: float | None = None, poll_s: float = 0.25) -> Iterator[Any]:
+    """Yield the responses of a response stream, then raise the error that ended it (none for a
+    clean end). The stream is read by a `StreamReader` through a bounded queue, so a slow consumer
+    still holds the reader back; a stream silent for `silence_s` is cancelled (it then ends with
+    grpc's CANCELLED error). Closing the generator cancels the call.
+
+    >>> class Two(grpc.RpcError):
+    ...     def done(self): return True
+    ...     def cancel(self): return False
+    ...     def __iter__(self): return iter(["a", "b"])
+    >>> list(responses(Two(), name="example"))
+    ['a', 'b']
+    """
+    inbox: queue.Queue = queue.Queue(maxsize=256)
+    closing = threading.Event()
+
+    def hand_over(response: Any) -> bool:
+        while not closing.is_set():
+            try:
+                inbox.put(response, timeout=poll_s)
+                return False
+            except queue.Full:
+                continue
+        return True  # the consumer went away: stop reading
+
+    reader = StreamReader(call, hand_over, name=name)
+    try:
+        while True:
+            try:
+                response = inbox.get(timeout=poll_s)
+            except queue.Empty:
+                if reader.over():
+                    break
+                if silence_s is not None and time.monotonic() - reader.listening_since > silence_s:
+                    call.cancel()
+                continue
+            yield response
+        while not inbox.empty():  # what the reader handed over just before it ended
+            yield inbox.get_nowait()
+    finally:
+        closing.set()
+        call.cancel()
+    if reader.error is not None:
+        raise reader.error

@@ -15,16 +15,15 @@ are consumed silently (they only advance `Subscription.high_water`).
 from __future__ import annotations
 
 import asyncio
-import queue
+import contextlib
 import random
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Iterator
 
 import grpc
 
-from driftd.client._stream import StreamReader
+from driftd.client._stream import responses
 from driftd.v1 import alarm_pb2, alarm_pb2_grpc, monitor_pb2
 
 # Retry these; anything else (bad filters, auth, expired cursor) is raised to the caller.
@@ -110,43 +109,15 @@ def subscribe_alarms(channel: grpc.Channel, *, start_after: int | None = None, m
     while True:
         call = stub.SubscribeAlarms(sub.request(_as_list(monitor), _as_list(severity), labels or {}, heartbeat_s),
                                     metadata=metadata)
-        inbox: queue.Queue = queue.Queue(maxsize=256)  # bounded: a slow consumer holds the reader back
-        closing = threading.Event()
-
-        def hand_over(response, inbox=inbox, closing=closing) -> bool:
-            while not closing.is_set():
-                try:
-                    inbox.put(response, timeout=0.25)
-                    return False
-                except queue.Full:
-                    continue
-            return True
-
-        reader = StreamReader(call, hand_over, name="driftd-alarms")
         try:
-            while True:
-                try:
-                    response = inbox.get(timeout=0.25)
-                except queue.Empty:
-                    if reader.over():
-                        break
-                    if time.monotonic() - reader.listening_since > quiet_limit:
-                        call.cancel()  # the reader ends with CANCELLED, a retryable code: reopened below
-                    continue
-                event = sub.accept(response)
-                if event is not None:
-                    yield event
-            while not inbox.empty():  # what the reader handed over just before it ended
-                event = sub.accept(inbox.get_nowait())
-                if event is not None:
-                    yield event
-        finally:
-            closing.set()
-            call.cancel()
-        err = reader.error
-        if err is not None:
-            if not isinstance(err, grpc.RpcError) or err.code() not in RETRYABLE:
-                raise err
+            with contextlib.closing(responses(call, name="driftd-alarms", silence_s=quiet_limit)) as stream:
+                for response in stream:
+                    event = sub.accept(response)
+                    if event is not None:
+                        yield event
+        except grpc.RpcError as exc:  # a silent stream ends as CANCELLED: retried like a broken one
+            if exc.code() not in RETRYABLE:
+                raise
         time.sleep(sub.next_delay())
 
 

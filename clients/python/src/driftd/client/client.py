@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
@@ -18,6 +19,7 @@ import grpc
 import numpy as np
 
 from driftd.client._rows import ClientSchema, LogItem, assemble
+from driftd.client._stream import responses
 from driftd.client.wire import fill_tensor, tensor
 from driftd.client.alarms import subscribe_alarms
 from driftd.client.sender import BatchSender, SenderStats
@@ -108,11 +110,9 @@ class MonitorHandle:
         """A snapshot each evaluation, until the caller stops iterating."""
         call = snapshot_pb2_grpc.SnapshotServiceStub(self._client.channel).WatchSnapshots(
             snapshot_pb2.WatchSnapshotsRequest(parent=self.name), metadata=self._client.metadata)
-        try:
-            for response in call:
+        with contextlib.closing(responses(call, name=f"driftd-snapshots-{self.name}")) as stream:
+            for response in stream:
                 yield response.snapshot
-        finally:
-            call.cancel()
 
     def close(self, timeout: float | None = 30.0) -> bool:
         """Flush (up to `timeout`), then stop the sender; rows still unacknowledged are counted as dropped."""
