@@ -110,6 +110,22 @@ def test_reader_ends_normally_with_messages_and_error():
     assert seen == ["a", "b"] and isinstance(reader.error, Broken) and not reader.abandoned
 
 
+def test_reader_held_up_by_its_consumer_is_not_abandoned():
+    """The call may be over (status received) while messages wait to be read: a reader busy in
+    on_message longer than the grace must still get every message, and a clean end is no error."""
+    class EndedWithMessages(HungCall):
+        def __iter__(self):
+            return iter([1, 2, 3])
+
+        def code(self):
+            return grpc.StatusCode.OK
+
+    seen = []
+    reader = StreamReader(EndedWithMessages(), lambda m: seen.append(m) or time.sleep(0.3), name="test-slow")
+    assert reader.wait(poll_s=0.02, grace_s=0.1) is True
+    assert seen == [1, 2, 3] and reader.error is None and not reader.abandoned
+
+
 def test_cancel_when_cancels_a_live_call_once_asked():
     class Live(HungCall):
         cancelled = False

@@ -50,6 +50,7 @@ class StreamReader:
         # how long the stream itself has been silent
         self.listening_since = time.monotonic()
         self._over_since: float | None = None
+        self._handing_over = False  # inside on_message (e.g. held up by a slow consumer), not in grpc
         self._finished = threading.Event()
         self._thread = threading.Thread(target=self._read, args=(on_message,), name=name, daemon=True)
         self._thread.start()
@@ -57,8 +58,12 @@ class StreamReader:
     def _read(self, on_message: Callable[[Any], bool | None]) -> None:
         try:
             for response in self.call:
-                if on_message(response):
-                    return
+                self._handing_over = True
+                try:
+                    if on_message(response):
+                        return
+                finally:
+                    self._handing_over = False
                 self.listening_since = time.monotonic()
         except BaseException as err:  # noqa: BLE001 - handed to the owner, who decides
             self.error = err
@@ -71,18 +76,22 @@ class StreamReader:
 
     def over(self, grace_s: float = READER_GRACE_S) -> bool:
         """Poll: True once the reader has ended, or once the call has been over for `grace_s` while
-        the reader is still blocked; that reader is then abandoned and `error` is the call itself
-        (an RpcError with the call's status)."""
+        the reader is still blocked in grpc; that reader is then abandoned and `error` is the call
+        itself (an RpcError with the call's status; None when that status is OK)."""
         if self._finished.is_set() or self.abandoned:
             return True
-        if not self.call.done():
+        if self._handing_over or not self.call.done():
+            # a reader held up by its consumer may still have messages to read: only time spent
+            # blocked in grpc after the call ended counts
+            self._over_since = None
             return False
         now = time.monotonic()
         self._over_since = now if self._over_since is None else self._over_since
         if now - self._over_since < grace_s or self._finished.is_set():
             return self._finished.is_set()
         self.abandoned = True
-        self.error = self.call if isinstance(self.call, grpc.RpcError) else None
+        ended_ok = getattr(self.call, "code", lambda: None)() == grpc.StatusCode.OK
+        self.error = self.call if isinstance(self.call, grpc.RpcError) and not ended_ok else None
         return True
 
     def wait(self, *, poll_s: float = 0.25, grace_s: float = READER_GRACE_S,
