@@ -31,6 +31,13 @@ export interface SubscribeOptions {
   heartbeatMs?: number;
 }
 
+/** How long a subscription may hear nothing before it is reopened: the server sends a heartbeat
+ * whenever it sent nothing for the heartbeat interval, so three missed beats plus a second mean
+ * the connection is gone (16 s at the default 5 s; the same rule as the Python client). */
+export function silenceLimitMs(heartbeatMs: number): number {
+  return 3 * heartbeatMs + 1000;
+}
+
 function asList<T>(x: T | T[] | undefined): T[] {
   return x === undefined ? [] : Array.isArray(x) ? x : [x];
 }
@@ -119,17 +126,26 @@ export class AlarmSubscription implements AsyncIterable<AlarmEvent> {
       while (!this.closed) {
         const call = this.stub.subscribeAlarms(request(), this.metadata);
         this.call = call;
+        // A stream silent for silenceLimitMs is a dead connection that did not say so (half-open
+        // TCP, a proxy that dropped it): cancel it (CANCELLED is retried) and resubscribe. The
+        // timer runs only while waiting on the stream, never while the consumer holds an event.
+        let silence: NodeJS.Timeout | undefined;
+        const listen = () => { silence = setTimeout(() => call.cancel(), silenceLimitMs(this.opts.heartbeatMs ?? 5000)); };
         try {
+          listen();
           for await (const response of call as AsyncIterable<SubscribeAlarmsResponse>) {
+            clearTimeout(silence);
             const event = this.accept(response);
             if (event !== undefined) yield event;
             if (this.closed) return;
+            listen();
           }
         } catch (err) {
           if (this.closed) return;
           const e = DriftdError.fromServiceError(err as Error);
           if (!RETRYABLE.has(e.code)) throw e;
         } finally {
+          clearTimeout(silence);
           call.cancel(); // no-op when it already ended; stops the call when the consumer breaks out
           this.call = null;
         }

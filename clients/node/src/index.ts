@@ -2,7 +2,7 @@ export { Client, MonitorHandle, defaultProducerId, monitorName, duration } from 
 export type { ClientOptions, CreateMonitorOptions, BaselineData, CreateBaselineOptions } from "./client";
 export { DriftdError, Code } from "./errors";
 export type { FieldViolation } from "./errors";
-export { AlarmSubscription, SEVERITIES } from "./alarms";
+export { AlarmSubscription, SEVERITIES, silenceLimitMs } from "./alarms";
 export type { SubscribeOptions } from "./alarms";
 export type { SenderStats } from "./sender";
 export type { LogInput, Features, Scores, EmbeddingInput, Column } from "./rows";
