@@ -20,8 +20,10 @@ or by the sorted distinct values of the reference; values the reference never ha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -33,6 +35,11 @@ import typer
 
 SCORE_NAME = re.compile(r"score|prob|pred", re.IGNORECASE)
 CHUNK_ROWS = 100_000
+# Below this many values (rows of both files x numeric and score columns) the check runs the CPU
+# kernels eagerly: compiling them costs ~8-13 s, the eager ones ~1 s more per 3.2e7 values, so
+# compiling pays only past ~2.5e8 (measured on the 2-core dev machine, bench/README.md "driftd
+# check"). DRIFTD_KERNELS_COMPILE=1 / 0 forces either way.
+COMPILE_MIN_VALUES = 250_000_000
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -226,6 +233,7 @@ def run_check(reference: Path, current: Path, schema_path: Path | None, *, progr
 
     from driftd.server.domain.baseline import BaselineConfig, build_baseline
     from driftd.server.domain.engine import DriftEngine
+    from driftd.kernels import eager_kernels
     from driftd.server.domain.errors import DriftdError
 
     ref = read_table(reference, "reference")
@@ -248,8 +256,11 @@ def run_check(reference: Path, current: Path, schema_path: Path | None, *, progr
                                                    for c in schema.categorical))
     ref_batch = to_batch(ref, schema, cats, "reference")
     cur_batch = to_batch(cur, schema, cats, "current")
+    values = (ref.rows + cur.rows) * (len(schema.numeric) + len(schema.scores))
+    forced = os.environ.get("DRIFTD_KERNELS_COMPILE")
     try:
-        with _progress(progress) as bar:
+        with (eager_kernels() if forced is None and values < COMPILE_MIN_VALUES else contextlib.nullcontext()), \
+                _progress(progress) as bar:
             task = bar.add_task("building baseline", total=None)
             baseline = build_baseline(schema, ref_batch, source=str(reference), config=BaselineConfig(seed=seed))
             bar.update(task, total=1, completed=1)

@@ -139,3 +139,28 @@ def test_real_process_exit_code_and_stderr(files, tmp_path):
                         "--current", str(files / "ref.csv")], capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.strip().count("\n") == 0 and "not found" in p.stderr
+
+
+def test_small_check_runs_the_kernels_eagerly_with_the_same_report(files, monkeypatch):
+    """Compiling the CPU kernels costs more than it saves on a short check: below
+    COMPILE_MIN_VALUES no compiled kernel is used, and the report equals the one with compiled
+    kernels (DRIFTD_KERNELS_COMPILE=1)."""
+    from driftd.kernels.reference import column_summary as summary_ref
+    from driftd.kernels.reference import histogram as hist_ref
+
+    args = ("--reference", files / "ref.csv", "--current", files / "drift.csv", "--json")
+    monkeypatch.setenv("DRIFTD_KERNELS_COMPILE", "1")
+    compiled = _run(*args)
+    assert compiled.exit_code == 0, compiled.stderr
+    monkeypatch.delenv("DRIFTD_KERNELS_COMPILE")
+
+    asked = []
+    for module in (hist_ref, summary_ref):
+        monkeypatch.setattr(module, "_get_compiled", lambda real=module._get_compiled: asked.append(real) or real())
+    eager = _run(*args)
+    assert eager.exit_code == 0, eager.stderr
+    assert asked == []  # no compiled kernel was even asked for
+    a, b = json.loads(compiled.stdout), json.loads(eager.stdout)
+    a.pop("baseline"), b.pop("baseline")  # created_at differs
+    assert a == b
+    assert hist_ref.compile_enabled()  # the eager scope ended with the check
