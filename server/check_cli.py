@@ -157,8 +157,10 @@ def infer_schema(ref: Table):
 
 def _float_column(t: Table, name: str, role: str) -> np.ndarray:
     a = t.columns[name]
+    if a.dtype in (np.float32, np.float64):
+        return a  # float32 stays float32: what the server sees on the wire, and half the memory
     if a.dtype.kind in "fiub":
-        return a.astype(np.float64, copy=False)
+        return a.astype(np.float64)
     try:
         return np.array([np.nan if v is None else float(v) for v in a], dtype=np.float64)
     except (TypeError, ValueError):
@@ -188,6 +190,15 @@ def _category_codes(t: Table, name: str, categories: list, role: str) -> np.ndar
     return np.array([-1 if v is None else lookup.get(str(v), unseen) for v in a], dtype=np.int64)
 
 
+def _stack_columns(cols: list[np.ndarray]) -> np.ndarray:
+    """[N, len(cols)] C-contiguous, in the columns' common dtype. Stacked as [F, N] (contiguous
+    copies) and transposed by torch's blocked copy: np.stack(axis=1) of 32 columns of 2M rows took
+    3.1 s as float64, this 0.1 s as float32 (/tmp/prof/stack.py, bench/README.md "driftd check")."""
+    import torch
+
+    return torch.from_numpy(np.stack(cols, 0)).t().contiguous().numpy()
+
+
 def to_batch(t: Table, schema, categories: dict[str, list], role: str):
     from driftd.server.domain.batch import Batch
 
@@ -195,10 +206,10 @@ def to_batch(t: Table, schema, categories: dict[str, list], role: str):
     missing = [c for c in schema.column_names if c not in names]
     if missing:
         raise InputError(f"{role} file lacks column(s) {missing} required by the schema")
-    num = np.stack([_float_column(t, c.name, role) for c in schema.numeric], 1) if schema.numeric else None
-    cat = (np.stack([_category_codes(t, c.name, categories[c.name], role) for c in schema.categorical], 1)
+    num = _stack_columns([_float_column(t, c.name, role) for c in schema.numeric]) if schema.numeric else None
+    cat = (_stack_columns([_category_codes(t, c.name, categories[c.name], role) for c in schema.categorical])
            if schema.categorical else None)
-    sc = np.stack([_float_column(t, c.name, role) for c in schema.scores], 1) if schema.scores else None
+    sc = _stack_columns([_float_column(t, c.name, role) for c in schema.scores]) if schema.scores else None
     emb = {}
     for b in schema.embeddings:
         if b.name not in t.blocks:

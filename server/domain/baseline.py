@@ -295,14 +295,16 @@ def build_baseline(schema: Schema, reference: Batch, *, model_id: str = "", git_
 
     def columns(group: str, x: np.ndarray, vmin, vmax, pos_thr) -> ColumnsBaseline:
         x64 = np.asarray(x, dtype=np.float64)
-        edges, n_edges = binning.quantile_edges(x64, config.numeric_bins)
+        sorted_cols = binning.sorted_columns(x64)
+        edges, n_edges = binning.quantile_edges(x64, config.numeric_bins, sorted_cols=sorted_cols)
         counts, nan = binning.bin_counts(to_tensor(x), edges)
         fin = np.where(np.isfinite(x64), x64, np.nan)
         import warnings
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            q1, q3 = np.nanquantile(fin, 0.25, axis=0), np.nanquantile(fin, 0.75, axis=0)
+            q1, q3 = binning.column_quantiles(sorted_cols, [0.25, 0.75]).T
+            del sorted_cols
             mean, std = np.nanmean(fin, axis=0), np.nanstd(fin, axis=0, ddof=1)
         iqr = q3 - q1
         lo, hi = q1 - config.outlier_iqr_factor * iqr, q3 + config.outlier_iqr_factor * iqr

@@ -29,19 +29,38 @@ from driftd.server.domain import kernel_bridge
 from driftd.server.domain.batch import to_tensor
 
 
-def quantile_edges(x: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """(edges [F, E] +inf-padded, number of finite edges per column [F])."""
-    x = np.asarray(x, dtype=np.float64)
-    qs = np.arange(1, bins) / bins
-    per_col = []
-    for f in range(x.shape[1]):  # one numpy call per column (baseline build, not the hot path)
-        v = x[:, f]
-        v = v[np.isfinite(v)]
-        if len(v) == 0:
-            per_col.append(np.array([0.0]))
-            continue
-        e = np.quantile(v, qs).astype(np.float32).astype(np.float64)
-        per_col.append(np.unique(e))
+def sorted_columns(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """([F, N] float64: each column's finite values sorted ascending, then NaN for the non-finite
+    ones; [F] finite count per column). One sort serves every quantile of the reference (edges,
+    quartiles): numpy's per-call `quantile` / `nanquantile` re-partitioned each column for each
+    call, ~6 s of a 2M x 32 baseline build against ~2 s for this."""
+    # torch's blocked transpose: numpy's transposing copy of a 2M x 32 float64 array took 2.4 s, torch's 0.4 s
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)).t().contiguous().numpy()
+    finite = np.isfinite(xt)
+    xt[~finite] = np.nan
+    xt.sort(axis=1)  # in place, along contiguous rows; NaN last
+    return xt, finite.sum(1)
+
+
+def column_quantiles(sorted_cols: tuple[np.ndarray, np.ndarray], qs) -> np.ndarray:
+    """[F, len(qs)] quantiles of each column's finite values (`numpy.quantile`, linear); NaN for a
+    column with none. Exactly `np.nanquantile` of the finite values: the same order statistics."""
+    vs, k = sorted_cols
+    out = np.full((len(k), len(qs)), np.nan)
+    for f in range(len(k)):  # one numpy call per column (baseline build, not the hot path)
+        if k[f]:
+            out[f] = np.quantile(vs[f, : k[f]], qs)
+    return out
+
+
+def quantile_edges(x: np.ndarray, bins: int, *, sorted_cols: tuple[np.ndarray, np.ndarray] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(edges [F, E] +inf-padded, number of finite edges per column [F]). `sorted_cols` (from
+    `sorted_columns(x)`) saves the sort when the caller has it."""
+    sorted_cols = sorted_columns(x) if sorted_cols is None else sorted_cols
+    q = column_quantiles(sorted_cols, np.arange(1, bins) / bins)
+    per_col = [np.unique(row.astype(np.float32).astype(np.float64)) if k else np.array([0.0])
+               for row, k in zip(q, sorted_cols[1])]
     width = max(len(e) for e in per_col) if per_col else 1
     edges = np.full((len(per_col), width), np.inf)
     for f, e in enumerate(per_col):

@@ -170,3 +170,26 @@ def test_cusum_warmup_estimates_mu0_and_detects_a_rise():
     assert c.mu0 == pytest.approx(0.1, abs=0.05) and not c.get()["detected"]
     c.update((rng.uniform(size=3000) < 0.3).astype(float))
     assert c.get()["detected"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 4).flatmap(lambda f: st.lists(
+    st.lists(st.one_of(st.floats(-1e6, 1e6), st.sampled_from([0.0, 1.0, 1.0, np.nan, np.inf, -np.inf])), min_size=f, max_size=f),
+    min_size=1, max_size=60)))
+def test_quantiles_from_one_sort_equal_numpy_per_column(rows):
+    """Edges and quartiles come from one sort of the reference; they must be exactly numpy's
+    quantile of each column's finite values (ties, NaN, +-inf, all-non-finite columns)."""
+    x = np.array(rows, dtype=np.float64)
+    cols = binning.sorted_columns(x)
+    edges, n_edges = binning.quantile_edges(x, bins=10, sorted_cols=cols)
+    q = binning.column_quantiles(cols, [0.25, 0.75])
+    for f in range(x.shape[1]):
+        v = x[:, f][np.isfinite(x[:, f])]
+        assert cols[1][f] == len(v)
+        if len(v) == 0:
+            assert np.isnan(q[f]).all() and n_edges[f] == 1 and edges[f, 0] == 0.0
+            continue
+        assert np.array_equal(q[f], np.quantile(v, [0.25, 0.75]))  # bit for bit
+        want = np.unique(np.quantile(v, np.arange(1, 10) / 10).astype(np.float32).astype(np.float64))
+        assert n_edges[f] == len(want) and np.array_equal(edges[f, : n_edges[f]], want)
+        assert np.all(np.isinf(edges[f, n_edges[f]:]))

@@ -126,5 +126,8 @@ def test_ks_and_w1_match_scipy_per_column_on_any_ties_and_gaps(data, n_cols, n, 
         ref = stats.ks_2samp(xf, yf, method="asymp")
         assert ks.statistic[f] == pytest.approx(ref.statistic, rel=1e-12, abs=1e-15)
         assert ks_only.statistic[f] == ks.statistic[f] and np.isnan(ks_only.p_value[f])
-        assert ks.p_value[f] == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-300)
+        if np.isnan(ref.pvalue):  # scipy: round(n*m/(n+m)) = 0 (n = m = 1); driftd uses at least 1
+            assert 0 <= ks.p_value[f] <= 1
+        else:
+            assert ks.p_value[f] == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-300)
         assert w1[f] == pytest.approx(stats.wasserstein_distance(xf, yf), rel=1e-9, abs=1e-300)
