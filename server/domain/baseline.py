@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from driftd.server.domain import binning, calibration
-from driftd.server.domain.batch import Batch, as_numpy, to_tensor
+from driftd.server.domain.batch import Batch, as_numpy
 from driftd.server.domain import blob as blob_format
 from driftd.server.domain.errors import FailedPrecondition
 from driftd.server.domain.reservoir import RowReservoir, row_keys
@@ -297,7 +297,7 @@ def build_baseline(schema: Schema, reference: Batch, *, model_id: str = "", git_
         x64 = np.asarray(x, dtype=np.float64)
         sorted_cols = binning.sorted_columns(x64)
         edges, n_edges = binning.quantile_edges(x64, config.numeric_bins, sorted_cols=sorted_cols)
-        counts, nan = binning.bin_counts(to_tensor(x), edges)
+        counts, nan = binning.counts_from_sorted(sorted_cols, x64, edges, n_edges)
         fin = np.where(np.isfinite(x64), x64, np.nan)
         import warnings
 

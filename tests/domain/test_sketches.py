@@ -193,3 +193,18 @@ def test_quantiles_from_one_sort_equal_numpy_per_column(rows):
         want = np.unique(np.quantile(v, np.arange(1, 10) / 10).astype(np.float32).astype(np.float64))
         assert n_edges[f] == len(want) and np.array_equal(edges[f, : n_edges[f]], want)
         assert np.all(np.isinf(edges[f, n_edges[f]:]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 3).flatmap(lambda f: st.lists(
+    st.lists(st.one_of(st.floats(-100, 100, width=32), st.sampled_from([0.0, 1.0, 1.0, np.nan, np.inf, -np.inf])),
+             min_size=f, max_size=f), min_size=1, max_size=60)), st.booleans(), st.sampled_from([2, 4, 10]))
+def test_counts_from_sorted_equal_the_kernel_histogram(rows, as_float32, bins):
+    """The baseline's counts from its sorted columns equal the histogram kernel's on the same
+    edges, for float32 and float64 data with ties, NaN, ±inf and columns without a finite value."""
+    x = np.array(rows, dtype=np.float32 if as_float32 else np.float64)
+    cols = binning.sorted_columns(x)
+    edges, n_edges = binning.quantile_edges(x, bins=bins, sorted_cols=cols)
+    counts, nan = binning.counts_from_sorted(cols, x.astype(np.float64), edges, n_edges)
+    want_counts, want_nan = binning.bin_counts(x, edges)
+    assert np.array_equal(counts, want_counts) and np.array_equal(nan, want_nan)
