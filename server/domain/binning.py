@@ -2,7 +2,8 @@
 
 Edges: the reference quantiles at 1/B, 2/B, ..., (B−1)/B of each column's finite values (linear
 interpolation, `numpy.quantile`'s default), rounded to float32-representable values (so fp32 and
-fp64 data compare against them identically), then de-duplicated. Ties in the reference produce
+fp64 data compare against them identically; quantiles beyond float32's range are clipped to its
+largest finite value first, so no edge is ±inf), then de-duplicated. Ties in the reference produce
 equal quantiles; equal edges collapse into one, so a column with heavy ties simply has fewer bins,
 and the tied mass lands in the bin that starts at the tied value (bins are left-closed). A column
 with no finite value gets the single edge 0.0. Edges are padded to a common width E with +inf.
@@ -34,8 +35,10 @@ def sorted_columns(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ones; [F] finite count per column). One sort serves every quantile of the reference (edges,
     quartiles): numpy's per-call `quantile` / `nanquantile` re-partitioned each column for each
     call, ~6 s of a 2M x 32 baseline build against ~2 s for this."""
-    # torch's blocked transpose: numpy's transposing copy of a 2M x 32 float64 array took 2.4 s, torch's 0.4 s
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)).t().contiguous().numpy()
+    # torch's blocked transpose: numpy's transposing copy of a 2M x 32 float64 array took 2.4 s, torch's
+    # 0.4 s. Always a copy (clone): for one column `.t().contiguous()` would be a view of x, and the
+    # NaN fill and the sort below would rewrite the caller's reference.
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64)).t().clone(memory_format=torch.contiguous_format).numpy()
     finite = np.isfinite(xt)
     xt[~finite] = np.nan
     xt.sort(axis=1)  # in place, along contiguous rows; NaN last
@@ -59,7 +62,9 @@ def quantile_edges(x: np.ndarray, bins: int, *, sorted_cols: tuple[np.ndarray, n
     `sorted_columns(x)`) saves the sort when the caller has it."""
     sorted_cols = sorted_columns(x) if sorted_cols is None else sorted_cols
     q = column_quantiles(sorted_cols, np.arange(1, bins) / bins)
-    per_col = [np.unique(row.astype(np.float32).astype(np.float64)) if k else np.array([0.0])
+    # clipped into float32's range before rounding: an edge must stay finite (+inf marks padding)
+    f32 = float(np.finfo(np.float32).max)
+    per_col = [np.unique(np.clip(row, -f32, f32).astype(np.float32).astype(np.float64)) if k else np.array([0.0])
                for row, k in zip(q, sorted_cols[1])]
     width = max(len(e) for e in per_col) if per_col else 1
     edges = np.full((len(per_col), width), np.inf)

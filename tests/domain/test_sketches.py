@@ -174,14 +174,19 @@ def test_cusum_warmup_estimates_mu0_and_detects_a_rise():
 
 @settings(max_examples=100, deadline=None)
 @given(st.integers(1, 4).flatmap(lambda f: st.lists(
-    st.lists(st.one_of(st.floats(-1e6, 1e6), st.sampled_from([0.0, 1.0, 1.0, np.nan, np.inf, -np.inf])), min_size=f, max_size=f),
+    st.lists(st.one_of(st.floats(-1e6, 1e6), st.sampled_from([0.0, 1.0, 1.0, np.nan, np.inf, -np.inf, 1e300, -1e300])),
+             min_size=f, max_size=f),
     min_size=1, max_size=60)))
 def test_quantiles_from_one_sort_equal_numpy_per_column(rows):
     """Edges and quartiles come from one sort of the reference; they must be exactly numpy's
     quantile of each column's finite values (ties, NaN, +-inf, all-non-finite columns)."""
     x = np.array(rows, dtype=np.float64)
+    before = x.copy()
     cols = binning.sorted_columns(x)
+    assert np.array_equal(x, before, equal_nan=True)  # the caller's array is never rewritten (one column was)
     edges, n_edges = binning.quantile_edges(x, bins=10, sorted_cols=cols)
+    for f in range(x.shape[1]):
+        assert np.all(np.isfinite(edges[f, : n_edges[f]])) and np.all(edges[f, n_edges[f]:] == np.inf)
     q = binning.column_quantiles(cols, [0.25, 0.75])
     for f in range(x.shape[1]):
         v = x[:, f][np.isfinite(x[:, f])]
@@ -190,21 +195,50 @@ def test_quantiles_from_one_sort_equal_numpy_per_column(rows):
             assert np.isnan(q[f]).all() and n_edges[f] == 1 and edges[f, 0] == 0.0
             continue
         assert np.array_equal(q[f], np.quantile(v, [0.25, 0.75]))  # bit for bit
-        want = np.unique(np.quantile(v, np.arange(1, 10) / 10).astype(np.float32).astype(np.float64))
+        f32 = float(np.finfo(np.float32).max)
+        want = np.unique(np.clip(np.quantile(v, np.arange(1, 10) / 10), -f32, f32).astype(np.float32).astype(np.float64))
         assert n_edges[f] == len(want) and np.array_equal(edges[f, : n_edges[f]], want)
         assert np.all(np.isinf(edges[f, n_edges[f]:]))
 
 
 @settings(max_examples=100, deadline=None)
 @given(st.integers(1, 3).flatmap(lambda f: st.lists(
-    st.lists(st.one_of(st.floats(-100, 100, width=32), st.sampled_from([0.0, 1.0, 1.0, np.nan, np.inf, -np.inf])),
+    st.lists(st.one_of(st.floats(-100, 100, width=32), st.sampled_from([0.0, 1.0, 1.0, np.nan, np.inf, -np.inf, 3e38, -3e38])),
              min_size=f, max_size=f), min_size=1, max_size=60)), st.booleans(), st.sampled_from([2, 4, 10]))
 def test_counts_from_sorted_equal_the_kernel_histogram(rows, as_float32, bins):
     """The baseline's counts from its sorted columns equal the histogram kernel's on the same
     edges, for float32 and float64 data with ties, NaN, ±inf and columns without a finite value."""
     x = np.array(rows, dtype=np.float32 if as_float32 else np.float64)
+    if not as_float32:
+        x[x == 3e38] *= 1e10  # beyond float32's range: clipped edges, not infinite ones
+        x[x == -3e38] *= 1e10
     cols = binning.sorted_columns(x)
     edges, n_edges = binning.quantile_edges(x, bins=bins, sorted_cols=cols)
     counts, nan = binning.counts_from_sorted(cols, x.astype(np.float64), edges, n_edges)
     want_counts, want_nan = binning.bin_counts(x, edges)
     assert np.array_equal(counts, want_counts) and np.array_equal(nan, want_nan)
+
+
+def test_single_column_baseline_leaves_its_reference_alone_and_equals_the_wide_one():
+    """One column took a path where the sort ran in the caller's array (torch returned a view):
+    its ±inf became NaN before they were counted. The reference must come back unchanged and the
+    column's summary must equal the same column's in a two-column baseline."""
+    from driftd.server.domain.baseline import BaselineConfig, build_baseline
+    from driftd.server.domain.batch import Batch
+    from driftd.server.domain.schema import NumericFeature, Schema
+
+    rng = np.random.default_rng(11)
+    col = rng.normal(size=600)
+    col[:30], col[30:40], col[40:50] = np.inf, -np.inf, np.nan
+    one = col[:, None].copy()
+    cfg = BaselineConfig(calibration_rounds=5)
+    b1 = build_baseline(Schema(numeric=(NumericFeature("a"),)), Batch(numeric=one), config=cfg)
+    assert np.array_equal(one[:, 0], col, equal_nan=True)
+    two = np.stack([col, rng.normal(size=600)], 1)
+    b2 = build_baseline(Schema(numeric=(NumericFeature("a"), NumericFeature("b"))), Batch(numeric=two), config=cfg)
+    c1, c2 = b1.numeric, b2.numeric
+    assert c1.nan_count[0] == c2.nan_count[0] == 10
+    assert c1.out_of_range_count[0] == c2.out_of_range_count[0] == 40
+    real = lambda c: c.counts[0][binning.valid_bins(c.n_edges, c.edges.shape[1])[0]]  # noqa: E731
+    assert np.array_equal(c1.edges[0, : c1.n_edges[0]], c2.edges[0, : c2.n_edges[0]]) and np.array_equal(real(c1), real(c2))
+    assert c1.counts[0].sum() == 590  # every non-NaN value in a bin, ±inf in under / over
