@@ -106,7 +106,7 @@ def _columns(a: np.ndarray) -> np.ndarray:
 
 
 def _merge(x: np.ndarray, y: np.ndarray) -> _Merged:
-    # Columns become rows so every sort is over contiguous memory, and the samples are sorted
+    # Columns become rows (numpy sorts each along the original axis 0) and the samples are sorted
     # apart, then merged by position: numpy's value sort is vectorised, its argsort is not (an
     # argsort of the merged [n + m, F] sample cost ~6x more: 40 ms vs 7 ms at 2,048 + 8,192 rows
     # x 32 columns, bench/README.md "Baseline build").

@@ -126,6 +126,24 @@ def test_reader_held_up_by_its_consumer_is_not_abandoned():
     assert seen == [1, 2, 3] and reader.error is None and not reader.abandoned
 
 
+def test_reader_still_draining_after_the_end_is_not_abandoned():
+    """The status can arrive while grpc still hands out buffered messages, each after a short wait
+    in __next__: progress between polls keeps the reader, however long the drain takes."""
+    class Draining(HungCall):
+        def __iter__(self):
+            for i in range(8):
+                time.sleep(0.05)  # in grpc's __next__, not in on_message
+                yield i
+
+        def code(self):
+            return grpc.StatusCode.OK
+
+    seen = []
+    reader = StreamReader(Draining(), seen.append, name="test-draining")
+    assert reader.wait(poll_s=0.02, grace_s=0.1) is True
+    assert seen == list(range(8)) and reader.error is None
+
+
 def test_cancel_when_cancels_a_live_call_once_asked():
     class Live(HungCall):
         cancelled = False
@@ -169,6 +187,14 @@ def test_sender_moves_on_when_its_stream_never_ends(server, monkeypatch):
         assert "UNAVAILABLE" in (s.last_error or "")
         got = np.sort(server.state.column("numeric")[:, 0])
         np.testing.assert_array_equal(got, np.arange(500, dtype=np.float32))  # every row once
+        # the abandoned reader, should grpc wake it later, is ignored: no backoff reset, no ack handled
+        sender = mon._sender
+        sender._backoff = 1.5
+        late = sender_module.ingest_pb2.StreamBatchesResponse()
+        late.ack.sequence = 1
+        late.ack.status.code = 8  # RESOURCE_EXHAUSTED: would queue a retry if it were handled
+        assert sender._on_response(late, stream=sender._stream_number - 1) is True
+        assert sender._backoff == 1.5 and not sender._retry
     finally:
         client.close(timeout=5)
         for stub in stubs:

@@ -33,7 +33,9 @@ export interface SubscribeOptions {
 
 /** How long a subscription may hear nothing before it is reopened: the server sends a heartbeat
  * whenever it sent nothing for the heartbeat interval, so three missed beats plus a second mean
- * the connection is gone (16 s at the default 5 s; the same rule as the Python client). */
+ * the connection is gone (16 s at the default 5 s; the same limit as the Python client, which
+ * reads the stream in a thread of its own and so counts silence whatever the consumer does; here
+ * the stream is read only while nobody holds an event, so the timer runs only then). */
 export function silenceLimitMs(heartbeatMs: number): number {
   return 3 * heartbeatMs + 1000;
 }

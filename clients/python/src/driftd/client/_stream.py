@@ -51,6 +51,8 @@ class StreamReader:
         self.listening_since = time.monotonic()
         self._over_since: float | None = None
         self._handing_over = False  # inside on_message (e.g. held up by a slow consumer), not in grpc
+        self._received = 0  # messages read so far, and at the last poll: a reader still draining
+        self._received_at_poll = 0  # messages after the call ended is not abandoned
         self._finished = threading.Event()
         self._thread = threading.Thread(target=self._read, args=(on_message,), name=name, daemon=True)
         self._thread.start()
@@ -58,6 +60,7 @@ class StreamReader:
     def _read(self, on_message: Callable[[Any], bool | None]) -> None:
         try:
             for response in self.call:
+                self._received += 1
                 self._handing_over = True
                 try:
                     if on_message(response):
@@ -80,9 +83,10 @@ class StreamReader:
         itself (an RpcError with the call's status; None when that status is OK)."""
         if self._finished.is_set() or self.abandoned:
             return True
-        if self._handing_over or not self.call.done():
-            # a reader held up by its consumer may still have messages to read: only time spent
-            # blocked in grpc after the call ended counts
+        progressed, self._received_at_poll = self._received != self._received_at_poll, self._received
+        if progressed or self._handing_over or not self.call.done():
+            # a reader held up by its consumer, or still reading messages grpc had buffered, may
+            # have more to read: only time blocked in grpc without progress after the end counts
             self._over_since = None
             return False
         now = time.monotonic()
@@ -107,10 +111,12 @@ class StreamReader:
         return not self.abandoned
 
 
-def responses(call: Any, *, name: str, silence_s: float | None = None, poll_s: float = 0.25) -> Iterator[Any]:
+def responses(call: Any, *, name: str, silence_s: float | None = None, poll_s: float = 0.25,
+              max_buffered: int = 256) -> Iterator[Any]:
     """Yield the responses of a response stream, then raise the error that ended it (none for a
-    clean end). The stream is read by a `StreamReader` through a bounded queue, so a slow consumer
-    still holds the reader back; a stream silent for `silence_s` is cancelled (it then ends with
+    clean end). The stream is read by a `StreamReader` through a queue of at most `max_buffered`
+    responses, so a slow consumer still holds the reader back; a stream silent for `silence_s`
+    (nothing read from it, whatever the consumer does meanwhile) is cancelled (it then ends with
     grpc's CANCELLED error). Closing the generator cancels the call.
 
     >>> class Two(grpc.RpcError):
@@ -120,7 +126,7 @@ def responses(call: Any, *, name: str, silence_s: float | None = None, poll_s: f
     >>> list(responses(Two(), name="example"))
     ['a', 'b']
     """
-    inbox: queue.Queue = queue.Queue(maxsize=256)
+    inbox: queue.Queue = queue.Queue(maxsize=max_buffered)
     closing = threading.Event()
 
     def hand_over(response: Any) -> bool:

@@ -110,7 +110,8 @@ class MonitorHandle:
         """A snapshot each evaluation, until the caller stops iterating."""
         call = snapshot_pb2_grpc.SnapshotServiceStub(self._client.channel).WatchSnapshots(
             snapshot_pb2.WatchSnapshotsRequest(parent=self.name), metadata=self._client.metadata)
-        with contextlib.closing(responses(call, name=f"driftd-snapshots-{self.name}")) as stream:
+        # a snapshot can be large (every column's statistics): read at most a few ahead of the caller
+        with contextlib.closing(responses(call, name=f"driftd-snapshots-{self.name}", max_buffered=4)) as stream:
             for response in stream:
                 yield response.snapshot
 

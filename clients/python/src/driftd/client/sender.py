@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import collections
+import functools
 import heapq
 import itertools
 import random
@@ -97,6 +98,7 @@ class BatchSender:
         self._call: Any = None
         self._fatal: str | None = None
         self._ack_timed_out = False
+        self._stream_number = 0  # the current stream's number; acks of older (abandoned) ones are ignored
         self.stats = SenderStats()
         self._thread = threading.Thread(target=self._run, name=f"driftd-sender-{monitor_name}", daemon=True)
         self._thread.start()
@@ -292,8 +294,8 @@ class BatchSender:
         connection (seen when the server went away as the stream opened) never pulls the generator
         again, and would otherwise hang until gRPC gave up on it."""
         with self._cond:
-            if self._stopped:
-                return True
+            # not on close: the request generator ends with _stopped, which half-closes the stream
+            # and lets the server finish it cleanly (close() cancels it itself when not flushed)
             if (not self._ack_timed_out and self._unacked
                     and time.monotonic() - self._last_progress > self._ack_timeout_s):
                 self._ack_timed_out = True
@@ -329,8 +331,14 @@ class BatchSender:
                                          + (f" (fields: {', '.join(f for f, _ in fields)})" if fields else ""))
             self._cond.notify_all()
 
-    def _on_response(self, response: ingest_pb2.StreamBatchesResponse) -> bool:
-        """One ack from the stream (reader thread). True stops reading: the sender is stopping."""
+    def _on_response(self, response: ingest_pb2.StreamBatchesResponse, stream: int) -> bool:
+        """One ack from stream number `stream` (reader thread). True stops reading: the sender is
+        stopping, or the stream was abandoned and a newer one runs (an abandoned reader that wakes
+        up late must not reset the backoff or queue retries twice; its acks are dropped, and their
+        batches are still unacked, so they go again on the current stream and the server's
+        deduplication answers them)."""
+        if stream != self._stream_number:
+            return True
         self._backoff = 0.05
         self._handle_ack(response.ack)
         return self._stopped
@@ -350,7 +358,9 @@ class BatchSender:
                 call = self._call = self._stub.StreamBatches(self._requests(alive), metadata=self._metadata)
                 # acks are read in a thread of their own (see _stream.py: grpc's iterator can stay
                 # blocked after the call is over); this thread watches for stalls and the end
-                reader = StreamReader(call, self._on_response, name=f"driftd-acks-{self.monitor_name}")
+                self._stream_number += 1
+                reader = StreamReader(call, functools.partial(self._on_response, stream=self._stream_number),
+                                      name=f"driftd-acks-{self.monitor_name}")
                 if not reader.wait(poll_s=min(0.25, self._ack_timeout_s / 4), cancel_when=self._ack_stalled):
                     self.stats.streams_abandoned += 1
                 if self._stopped:
