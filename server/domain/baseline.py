@@ -298,14 +298,9 @@ def build_baseline(schema: Schema, reference: Batch, *, model_id: str = "", git_
         sorted_cols = binning.sorted_columns(x64)
         edges, n_edges = binning.quantile_edges(x64, config.numeric_bins, sorted_cols=sorted_cols)
         counts, nan = binning.counts_from_sorted(sorted_cols, x64, edges, n_edges)
-        fin = np.where(np.isfinite(x64), x64, np.nan)
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            q1, q3 = binning.column_quantiles(sorted_cols, [0.25, 0.75]).T
-            del sorted_cols
-            mean, std = np.nanmean(fin, axis=0), np.nanstd(fin, axis=0, ddof=1)
+        q1, q3 = binning.column_quantiles(sorted_cols, [0.25, 0.75]).T
+        mean, std = binning.column_mean_std(sorted_cols)
+        del sorted_cols  # an [F, N] float64 copy of the reference
         iqr = q3 - q1
         lo, hi = q1 - config.outlier_iqr_factor * iqr, q3 + config.outlier_iqr_factor * iqr
         # rounded to float32-representable values: fp32 and fp64 data compare against them identically

@@ -56,6 +56,22 @@ def column_quantiles(sorted_cols: tuple[np.ndarray, np.ndarray], qs) -> np.ndarr
     return out
 
 
+def column_mean_std(sorted_cols: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """([F] mean, [F] standard deviation with ddof=1) of each column's finite values; NaN for a
+    column with none (std: with fewer than two). From the sorted columns, so the baseline build
+    needs no NaN-filled [N, F] copy for `np.nanmean` / `np.nanstd` (the same values up to the
+    order of summation)."""
+    vs, k = sorted_cols
+    mean, std = np.full(len(k), np.nan), np.full(len(k), np.nan)
+    for f in range(len(k)):
+        v = vs[f, : k[f]]
+        if k[f]:
+            mean[f] = v.mean()
+        if k[f] > 1:
+            std[f] = v.std(ddof=1)
+    return mean, std
+
+
 def quantile_edges(x: np.ndarray, bins: int, *, sorted_cols: tuple[np.ndarray, np.ndarray] | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
     """(edges [F, E] +inf-padded, number of finite edges per column [F]). `sorted_cols` (from

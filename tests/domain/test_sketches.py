@@ -195,6 +195,14 @@ def test_quantiles_from_one_sort_equal_numpy_per_column(rows):
             assert np.isnan(q[f]).all() and n_edges[f] == 1 and edges[f, 0] == 0.0
             continue
         assert np.array_equal(q[f], np.quantile(v, [0.25, 0.75]))  # bit for bit
+        mean, std = binning.column_mean_std(cols)
+        scale = 1e-12 * len(v) * np.abs(v).max()  # summation order differs (sorted): cancellation
+        with np.errstate(all="ignore"):  # 1e300 squared overflows in both
+            assert mean[f] == pytest.approx(np.mean(v), rel=1e-12, abs=scale)
+            if len(v) < 2:
+                assert np.isnan(std[f])
+            elif np.isfinite(np.std(v, ddof=1)):
+                assert std[f] == pytest.approx(np.std(v, ddof=1), rel=1e-12, abs=scale)
         f32 = float(np.finfo(np.float32).max)
         want = np.unique(np.clip(np.quantile(v, np.arange(1, 10) / 10), -f32, f32).astype(np.float32).astype(np.float64))
         assert n_edges[f] == len(want) and np.array_equal(edges[f, : n_edges[f]], want)
