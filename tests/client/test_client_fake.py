@@ -19,14 +19,6 @@ KiB = 1024
 F = [f"f{k}" for k in range(8)]
 
 
-@pytest.fixture
-def server():
-    srv = FakeServer().start()
-    srv.add_monitor("m", numeric=F)
-    yield srv
-    srv.stop()
-
-
 def rows(start: int, n: int) -> np.ndarray:
     """Row i carries i in column 0, so the server can check every row arrived exactly once."""
     a = np.random.default_rng(start).normal(size=(n, len(F))).astype(np.float32)

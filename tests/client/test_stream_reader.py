@@ -14,7 +14,6 @@ import grpc
 import numpy as np
 import pytest
 
-from client.fake_server import FakeServer
 from driftd.client import Client, _stream
 from driftd.client import client as client_module
 from driftd.client import sender as sender_module
@@ -75,14 +74,6 @@ class FirstStreamHangs:
             self.hung.append(HungCall(requests))
             return self.hung[0]
         return self.real.StreamBatches(requests, **kwargs)
-
-
-@pytest.fixture
-def server():
-    srv = FakeServer().start()
-    srv.add_monitor("m", numeric=F)
-    yield srv
-    srv.stop()
 
 
 def test_reader_that_never_ends_is_abandoned_after_the_grace():
