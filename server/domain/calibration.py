@@ -29,6 +29,22 @@ def shard_plan(n_rows: int, shards: int, rounds: int, rng: np.random.Generator) 
     return plan
 
 
+def shard_counts(positions: np.ndarray, perm: np.ndarray, n_bins: int) -> np.ndarray:
+    """[S, F, n_bins] bin counts of every shard (rows ``perm[s]``) from bin positions [n, F]
+    (-1 = no value). One bincount over all rows keyed by (shard, column, bin); rows in no shard
+    and missing values go to a dummy shard that is dropped. (Gathering positions[perm] into an
+    int64 [S, h, F] array first, as before, cost ~60 % more: 1.16 s vs 0.71 s for the 20 plan
+    chunks of a 200,000 x 32 build.)"""
+    n, n_cols = positions.shape
+    n_shards = perm.shape[0]
+    real = n_shards * n_cols * n_bins
+    shard = np.full(n, n_shards, dtype=np.int32)
+    shard[perm] = np.arange(n_shards, dtype=np.int32)[:, None]
+    key = shard[:, None] * np.int32(n_cols * n_bins) + (np.arange(n_cols, dtype=np.int32) * n_bins)[None, :] + positions
+    key[positions < 0] = real
+    return np.bincount(key.ravel(), minlength=real + n_cols * n_bins)[:real].reshape(n_shards, n_cols, n_bins)
+
+
 def calibrate_columns(x: np.ndarray, positions: np.ndarray, valid: np.ndarray, *, k: int, k_baseline: int,
                       plan: list) -> tuple[dict[str, Threshold], np.ndarray]:
     """Thresholds of psi / kl / js / ks / w1 for numeric-like columns, plus family multipliers
@@ -44,10 +60,7 @@ def calibrate_columns(x: np.ndarray, positions: np.ndarray, valid: np.ndarray, *
     vals: dict[str, list[np.ndarray]] = {s: [] for s in ("psi", "kl", "js", "ks", "w1")}
     for perm, take in plan:
         n_shards, h = perm.shape
-        sub = positions[perm].astype(np.int64)  # [S, h, F]
-        ok = sub >= 0
-        key = (np.arange(n_shards)[:, None, None] * n_cols + np.arange(n_cols)[None, None, :]) * nb + sub
-        counts = np.bincount(key[ok], minlength=n_shards * n_cols * nb).reshape(n_shards, n_cols, nb)
+        counts = shard_counts(positions, perm, nb)
         comp = counts.sum(0, keepdims=True) - counts
         ns, nc = counts.sum(-1), comp.sum(-1)
         for name, fn in (("psi", stats_numeric.psi), ("kl", stats_numeric.kl), ("js", stats_numeric.js)):
@@ -81,11 +94,7 @@ def calibrate_categorical(positions: np.ndarray, valid: np.ndarray, *, plan: lis
     nb = valid.shape[1]
     vals: dict[str, list[np.ndarray]] = {s: [] for s in ("chi2", "psi", "kl", "js")}
     for perm, take in plan:
-        n_shards = perm.shape[0]
-        sub = positions[perm].astype(np.int64)
-        ok = sub >= 0
-        key = (np.arange(n_shards)[:, None, None] * n_cols + np.arange(n_cols)[None, None, :]) * nb + sub
-        counts = np.bincount(key[ok], minlength=n_shards * n_cols * nb).reshape(n_shards, n_cols, nb)
+        counts = shard_counts(positions, perm, nb)
         comp = counts.sum(0, keepdims=True) - counts
         ns, nc = counts.sum(-1), comp.sum(-1)
         v = np.broadcast_to(valid, counts.shape)

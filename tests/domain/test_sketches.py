@@ -250,3 +250,23 @@ def test_single_column_baseline_leaves_its_reference_alone_and_equals_the_wide_o
     real = lambda c: c.counts[0][binning.valid_bins(c.n_edges, c.edges.shape[1])[0]]  # noqa: E731
     assert np.array_equal(c1.edges[0, : c1.n_edges[0]], c2.edges[0, : c2.n_edges[0]]) and np.array_equal(real(c1), real(c2))
     assert c1.counts[0].sum() == 590  # every non-NaN value in a bin, ±inf in under / over
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(2, 60), st.integers(1, 4), st.integers(2, 5), st.integers(1, 6), st.booleans(), st.integers(0, 2**32 - 1))
+def test_shard_counts_equal_a_loop_over_shards(n, n_cols, n_shards, n_bins, wide, seed):
+    """Calibration's per-shard bin counts: every shard's rows counted once per column, missing
+    values (-1) and rows in no shard (n not a multiple of the shard count) left out."""
+    from driftd.server.domain.calibration import shard_counts
+
+    rng = np.random.default_rng(seed)
+    positions = rng.integers(-1, n_bins, size=(n, n_cols)).astype(np.int64 if wide else np.int16)
+    h = n // n_shards
+    if h == 0:
+        return
+    perm = rng.permutation(n)[: n_shards * h].reshape(n_shards, h)
+    got = shard_counts(positions, perm, n_bins)
+    for s in range(n_shards):
+        for f in range(n_cols):
+            p = positions[perm[s], f]
+            assert np.array_equal(got[s, f], np.bincount(p[p >= 0], minlength=n_bins))
