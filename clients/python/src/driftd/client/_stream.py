@@ -51,8 +51,10 @@ class StreamReader:
         self.listening_since = time.monotonic()
         self._over_since: float | None = None
         self._handing_over = False  # inside on_message (e.g. held up by a slow consumer), not in grpc
-        self._received = 0  # messages read so far, and at the last poll: a reader still draining
-        self._received_at_poll = 0  # messages after the call ended is not abandoned
+        # messages read so far, and as of the last poll: a reader that still reads (grpc draining
+        # buffered messages after the call ended) is never abandoned
+        self._received = 0
+        self._received_at_poll = 0
         self._finished = threading.Event()
         self._thread = threading.Thread(target=self._read, args=(on_message,), name=name, daemon=True)
         self._thread.start()
@@ -102,7 +104,7 @@ class StreamReader:
              cancel_when: Callable[[], bool] | None = None) -> bool:
         """Block until the stream is over (see `over`). True when the reader ended by itself, False
         when it was abandoned. `cancel_when()` is asked every `poll_s`; when True the call is
-        cancelled (a stalled stream, a closing client)."""
+        cancelled (e.g. a stream that stopped acknowledging)."""
         while not self._finished.wait(poll_s):
             if cancel_when is not None and cancel_when():
                 self.call.cancel()
