@@ -102,7 +102,11 @@ def _columns(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     if a.ndim == 1:
         a = a[:, None]
-    return np.sort(np.where(np.isfinite(a), a, np.nan).T, axis=1)
+    # a contiguous [F, n] copy sorted in place: np.sort of the transposed view sorted along strided
+    # memory, 2x slower (6.5 vs 3.3 ms for 2,048 + 8,192 rows x 32)
+    cols = np.where(np.isfinite(a), a, np.nan).T.copy()
+    cols.sort(axis=1)
+    return cols
 
 
 def _merge(x: np.ndarray, y: np.ndarray) -> _Merged:
@@ -131,8 +135,9 @@ def _merge(x: np.ndarray, y: np.ndarray) -> _Merged:
     values[~from_x] = ys.ravel()
     valid = ~np.isnan(values)
     with np.errstate(invalid="ignore", divide="ignore"):
-        fx = np.cumsum(from_x & valid, axis=1) / n[:, None]
-        fy = np.cumsum(~from_x & valid, axis=1) / m[:, None]
+        # int32 running counts (a sample has < 2^31 values): the int64 ones cost 1.4x as much
+        fx = np.cumsum(from_x & valid, axis=1, dtype=np.int32) / n[:, None]
+        fy = np.cumsum(~from_x & valid, axis=1, dtype=np.int32) / m[:, None]
     return _Merged(values, valid, fx, fy, n, m)
 
 
