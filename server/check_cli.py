@@ -59,6 +59,15 @@ class Table:
 
 # -- reading files ------------------------------------------------------------------------------
 
+def _release_reader_memory() -> None:
+    """pyarrow's allocator keeps what it freed (~450 MB after reading a 256 MB float32 parquet
+    file): give it back to the OS before the baseline build, whose peak would come on top of it
+    (bench/README.md "`driftd check`"). Nothing to do when no parquet file was read."""
+    pyarrow = sys.modules.get("pyarrow")
+    if pyarrow is not None:
+        pyarrow.default_memory_pool().release_unused()
+
+
 def read_table(path: Path, role: str) -> Table:
     if not path.exists():
         raise InputError(f"{role} file '{path}' not found")
@@ -81,12 +90,7 @@ def read_table(path: Path, role: str) -> Table:
     except Exception as exc:  # pandas / pyarrow raise many types for unreadable files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{role} file '{path}' could not be read: {first}") from None
-    if name.endswith((".parquet", ".pq")):
-        # pyarrow's allocator keeps what the read freed (~450 MB for a 256 MB float32 file): give it
-        # back before the baseline build, whose peak it would otherwise add to (bench/README.md)
-        import pyarrow
-
-        pyarrow.default_memory_pool().release_unused()
+    _release_reader_memory()
     if df.shape[1] == 0 or len(df) == 0:
         raise InputError(f"{role} file '{path}' is empty (no rows or no columns)")
     cols: dict[str, np.ndarray] = {}
@@ -273,7 +277,10 @@ def run_check(reference: Path, current: Path, schema_path: Path | None, *, progr
                                                    for c in schema.categorical))
     ref_batch = to_batch(ref, schema, cats, "reference")
     cur_batch = to_batch(cur, schema, cats, "current")
-    values = (ref.rows + cur.rows) * (len(schema.numeric) + len(schema.scores))
+    ref_rows, cur_rows = ref.rows, cur.rows
+    del ref, cur  # the files' columns: the batches hold copies, and the baseline build peaks next
+    _release_reader_memory()
+    values = (ref_rows + cur_rows) * (len(schema.numeric) + len(schema.scores))
     forced = os.environ.get("DRIFTD_KERNELS_COMPILE")
     try:
         with (eager_kernels() if forced is None and values < COMPILE_MIN_VALUES else contextlib.nullcontext()), \
@@ -282,15 +289,15 @@ def run_check(reference: Path, current: Path, schema_path: Path | None, *, progr
             baseline = build_baseline(schema, ref_batch, source=str(reference), config=BaselineConfig(seed=seed))
             bar.update(task, total=1, completed=1)
             engine = DriftEngine(baseline, pane_seconds=1e9, pane_count=1, mmd_permutations=permutations, seed=seed)
-            task = bar.add_task("checking current", total=cur.rows)
-            for start in range(0, cur.rows, CHUNK_ROWS):
-                stop = min(start + CHUNK_ROWS, cur.rows)
+            task = bar.add_task("checking current", total=cur_rows)
+            for start in range(0, cur_rows, CHUNK_ROWS):
+                stop = min(start + CHUNK_ROWS, cur_rows)
                 engine.update(cur_batch.slice(start, stop), now=1.0)
                 bar.update(task, completed=stop)
             snap = engine.evaluate(now=1.0)
     except DriftdError as exc:
         raise InputError(exc.message) from None
-    return report(snap, baseline, ref.rows, cur.rows)
+    return report(snap, baseline, ref_rows, cur_rows)
 
 
 class _NoBar:
