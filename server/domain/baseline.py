@@ -294,26 +294,30 @@ def build_baseline(schema: Schema, reference: Batch, *, model_id: str = "", git_
     psi_nulls: list[tuple[np.ndarray, Threshold]] = []  # per group: scaled PSI null values [R, F], PSI thresholds
 
     def columns(group: str, x: np.ndarray, vmin, vmax, pos_thr) -> ColumnsBaseline:
-        x64 = np.asarray(x, dtype=np.float64)
-        sorted_cols = binning.sorted_columns(x64)
-        edges, n_edges = binning.quantile_edges(x64, config.numeric_bins, sorted_cols=sorted_cols)
-        counts, nan = binning.counts_from_sorted(sorted_cols, x64, edges, n_edges)
+        # float32 data stays float32 (no float64 copy of the whole reference: 512 MB at 2M x 32);
+        # every comparison below widens it exactly, and the calibration subset is widened on its own
+        x = np.asarray(x)
+        if x.dtype not in (np.float32, np.float64):
+            x = x.astype(np.float64)
+        sorted_cols = binning.sorted_columns(x)
+        edges, n_edges = binning.quantile_edges(x, config.numeric_bins, sorted_cols=sorted_cols)
+        counts, nan = binning.counts_from_sorted(sorted_cols, x, edges, n_edges)
         q1, q3 = binning.column_quantiles(sorted_cols, [0.25, 0.75]).T
         mean, std = binning.column_mean_std(sorted_cols)
-        del sorted_cols  # an [F, N] float64 copy of the reference
+        del sorted_cols  # an [F, N] copy of the reference
         iqr = q3 - q1
         lo, hi = q1 - config.outlier_iqr_factor * iqr, q3 + config.outlier_iqr_factor * iqr
         # rounded to float32-representable values: fp32 and fp64 data compare against them identically
         lo, hi = lo.astype(np.float32).astype(np.float64), hi.astype(np.float32).astype(np.float64)
-        oor = (((x64 < vmin) | (x64 > vmax)) | np.isinf(x64)).sum(0)
-        outl = ((x64 < lo) | (x64 > hi)).sum(0)
+        oor = (((x < vmin) | (x > vmax)) | np.isinf(x)).sum(0)
+        outl = ((x < lo) | (x > hi)).sum(0)
         with np.errstate(invalid="ignore"):
-            pos = np.where(np.isnan(pos_thr), 0, (x64 >= pos_thr).sum(0))
+            pos = np.where(np.isnan(pos_thr), 0, (x >= pos_thr).sum(0))
         res = RowReservoir(config.reservoir_size * config.baseline_reservoir_factor)
-        res.update({"x": x64}, keys)
-        sample = res.get()["x"]
+        res.update({"x": x}, keys)
+        sample = res.get()["x"].astype(np.float64)
         sample = np.where(np.isfinite(sample), sample, np.nan)
-        cx = x64 if calib_rows is None else x64[calib_rows]
+        cx = np.asarray(x if calib_rows is None else x[calib_rows], dtype=np.float64)
         positions = binning.bin_positions(cx, edges, n_edges)
         found, psi_null = calibration.calibrate_columns(
             cx, positions, binning.valid_bins(n_edges, edges.shape[1]), k=config.reservoir_size,
