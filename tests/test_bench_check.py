@@ -1,7 +1,6 @@
 """bench/bench_check.py stays runnable: seeded files, one real `driftd check` process measured,
 and a report digest that ignores only the clock reading and the reference-bytes hash."""
 
-import csv
 import importlib.util
 import json
 import shutil

@@ -7,12 +7,34 @@ the scaling are documented in `driftd.server.domain.thresholds`.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
 from driftd.server.domain import kernel_bridge, stats_categorical, stats_numeric
 from driftd.server.domain.thresholds import Threshold, family_multipliers, from_null_values, pooled_by_group, scale_factor
+
+
+def calibration_threads() -> int:
+    """Threads for the per-shard KS / W1 null values: the CPUs this process may use, at most 4
+    (`DRIFTD_CALIBRATION_THREADS` overrides; 1 runs them in the calling thread)."""
+    env = os.environ.get("DRIFTD_CALIBRATION_THREADS", "").strip()
+    if env:
+        if not env.isdigit() or int(env) < 1:
+            raise ValueError(f"DRIFTD_CALIBRATION_THREADS must be a positive integer, got {env!r}")
+        return int(env)
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+def _map_threads(fn, items):
+    """`map(fn, items)` in order, over `calibration_threads()` threads."""
+    n = calibration_threads()
+    if n == 1:
+        return list(map(fn, items))
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="driftd-calibration") as pool:
+        return list(pool.map(fn, items))
 
 
 def shard_plan(n_rows: int, shards: int, rounds: int, rng: np.random.Generator) -> list[tuple[np.ndarray, int]]:
@@ -67,14 +89,20 @@ def calibrate_columns(x: np.ndarray, positions: np.ndarray, valid: np.ndarray, *
             v = fn(comp, counts, np.broadcast_to(valid, counts.shape)) / scale_factor("inv_n", ns, nc)
             vals[name].append(v[:take])
         kk = min(k, h)
-        for s in range(take):
+
+        def ks_w1_null(s: int, perm=perm, kk=kk) -> tuple[np.ndarray, np.ndarray]:
             a = x[perm[s, :kk]]
             others = np.roll(perm, -(s + 1), axis=0)[:-1].T.ravel()  # interleave the other shards
             b = x[others[:k_baseline]]
             ks, w1 = stats_numeric.ks_and_wasserstein_columns(a, b, p_values=False)
             sc = scale_factor("inv_sqrt_n", ks.n, ks.m)
-            vals["ks"].append((ks.statistic / sc)[None])
-            vals["w1"].append((w1 / sc)[None])
+            return ks.statistic / sc, w1 / sc
+
+        # the shards are independent and numpy's sorts, searchsorted and cumsums release the GIL;
+        # map() keeps shard order, so the values (and the thresholds) do not depend on the threads
+        for ks_null, w1_null in _map_threads(ks_w1_null, range(take)):
+            vals["ks"].append(ks_null[None])
+            vals["w1"].append(w1_null[None])
     out = {}
     groups = valid.sum(1)
     for name, chunks in vals.items():

@@ -2,6 +2,7 @@
 
 import dataclasses
 import struct
+from datetime import datetime, timezone
 
 import numpy as np
 import pytest
@@ -110,3 +111,21 @@ def test_all_nan_and_constant_columns_are_sane():
     b = build_baseline(s, Batch(numeric=x), config=BaselineConfig(calibration_rounds=20))
     assert b.numeric.nan_count.tolist() == [200, 0]
     assert b.numeric.counts[1].sum() == 200 and b.numeric.n_edges[1] == 1
+
+
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_calibration_threads_do_not_change_the_baseline(monkeypatch, threads):
+    """The per-shard KS / W1 null values run on a thread pool; shard order is kept, so the
+    thresholds (and the whole blob) are the same bytes for any number of threads."""
+    cfg = BaselineConfig(calibration_rounds=30, mmd_calibration_rounds=4, reservoir_size=128,
+                         embedding_sample_size=64, mmd_calibration_max_half=32)
+    ref = mixed_batch(np.random.default_rng(5), 3_000)
+    at = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    monkeypatch.setenv("DRIFTD_CALIBRATION_THREADS", "2")
+    two = build_baseline(MIXED_SCHEMA, ref, config=cfg, created_at=at)
+    monkeypatch.setenv("DRIFTD_CALIBRATION_THREADS", threads)
+    other = build_baseline(MIXED_SCHEMA, ref, config=cfg, created_at=at)
+    for key, t in two.thresholds.items():  # the first difference by name, then every byte
+        assert np.array_equal(t.warning, other.thresholds[key].warning, equal_nan=True), key
+        assert np.array_equal(t.critical, other.thresholds[key].critical, equal_nan=True), key
+    assert other.to_bytes() == two.to_bytes()
