@@ -193,7 +193,8 @@ async def build_server(settings: Settings) -> tuple[DriftdServer, int]:
     server = grpc.aio.server(interceptors=[MetricsInterceptor(metrics), GuardInterceptor(lifecycle, settings.auth_tokens)], options=options)
     monitor_pb2_grpc.add_MonitorServiceServicer_to_server(
         MonitorServicer(store, on_changed=runtimes.monitor_changed, on_deleted=monitor_deleted), server)
-    baseline_pb2_grpc.add_BaselineServiceServicer_to_server(BaselineServicer(store, runtimes, executor, runtimes.invalidate), server)
+    baseline_pb2_grpc.add_BaselineServiceServicer_to_server(BaselineServicer(
+        store, runtimes, executor, runtimes.invalidate, calibration_threads=settings.calibration_threads), server)
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServicer(runtimes, lifecycle, settings.max_batch_bytes, metrics), server)
     snapshot_pb2_grpc.add_SnapshotServiceServicer_to_server(SnapshotServicer(store, runtimes, lifecycle), server)
     alarm_pb2_grpc.add_AlarmServiceServicer_to_server(AlarmServicer(store, alarm_hub, alarm_manager, lifecycle), server)

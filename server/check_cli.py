@@ -248,7 +248,7 @@ def category_lists(ref: Table, schema) -> dict[str, list]:
 # -- running ---------------------------------------------------------------------------------------
 
 def run_check(reference: Path, current: Path, schema_path: Path | None, *, progress: bool, seed: int = 0,
-              permutations: int = 200) -> dict[str, Any]:
+              permutations: int = 200, threads: int = 1) -> dict[str, Any]:
     """Build the baseline from `reference`, evaluate `current` against it; the JSON report (dict)."""
     from dataclasses import replace
 
@@ -286,7 +286,8 @@ def run_check(reference: Path, current: Path, schema_path: Path | None, *, progr
         with (eager_kernels() if forced is None and values < COMPILE_MIN_VALUES else contextlib.nullcontext()), \
                 _progress(progress) as bar:
             task = bar.add_task("building baseline", total=None)
-            baseline = build_baseline(schema, ref_batch, source=str(reference), config=BaselineConfig(seed=seed))
+            baseline = build_baseline(schema, ref_batch, source=str(reference), config=BaselineConfig(seed=seed),
+                                      threads=threads)
             bar.update(task, total=1, completed=1)
             engine = DriftEngine(baseline, pane_seconds=1e9, pane_count=1, mmd_permutations=permutations, seed=seed)
             task = bar.add_task("checking current", total=cur_rows)
@@ -433,6 +434,9 @@ def check(
     fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Exit 1 when the verdict is at or above warning|critical."),
     seed: int = typer.Option(0, "--seed", help="Seed of reservoirs, calibration shards and permutations."),
     permutations: int = typer.Option(200, "--permutations", help="MMD permutation-test permutations (0 = none)."),
+    threads: Optional[int] = typer.Option(
+        None, "--threads", envvar="DRIFTD_CALIBRATION_THREADS", show_default="the CPUs available, at most 4",
+        help="Threads for the baseline's KS / W1 calibration (the report does not depend on it)."),
 ) -> None:
     """Check a batch of model inputs / outputs against reference data; non-zero exit on drift (CI gates)."""
     levels = {"warning": ("warning", "critical"), "critical": ("critical",)}
@@ -442,9 +446,16 @@ def check(
     if not 0 <= permutations <= 10_000:
         typer.echo("driftd check: error: --permutations must be in [0, 10000]", err=True)
         raise typer.Exit(2)
+    if threads is not None and not 1 <= threads <= 64:
+        typer.echo(f"driftd check: error: --threads must be in [1, 64], got {threads}", err=True)
+        raise typer.Exit(2)
+    if threads is None:
+        from driftd.server.domain.calibration import default_threads
+
+        threads = default_threads()
     try:
         rep = run_check(reference, current, schema, progress=(not json_output) and sys.stderr.isatty(), seed=seed,
-                        permutations=permutations)
+                        permutations=permutations, threads=threads)
     except InputError as exc:
         typer.echo(f"driftd check: error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -11,6 +11,7 @@ DRIFTD_CONFIG_FILE), then `DRIFTD_*` environment variables, then command-line fl
 | max_batch_mb | DRIFTD_MAX_BATCH_MB | 32 (larger batches are refused per batch) |
 | engine_threads | DRIFTD_ENGINE_THREADS | 2 |
 | torch_threads | DRIFTD_TORCH_THREADS | 1 |
+| calibration_threads | DRIFTD_CALIBRATION_THREADS | 1 (threads for a baseline build's KS / W1 calibration) |
 | grace_period_s | DRIFTD_GRACE_PERIOD_S | 10 |
 | auth_tokens | DRIFTD_AUTH_TOKENS | empty = no auth; comma-separated bearer tokens |
 | tls_cert_file / tls_key_file / tls_client_ca_file | DRIFTD_TLS_* | empty = plaintext; client CA = mTLS |
@@ -66,6 +67,9 @@ class Settings(BaseSettings):
     # executor thread, and oversubscribing a small machine's cores (gRPC, the event loop and torch's
     # pool fighting) slowed window updates ~30x in measurements on a 2-core machine.
     torch_threads: int = Field(1, ge=1, le=256)
+    # Threads for a baseline build's per-shard KS / W1 calibration. 1 by default for the same reason:
+    # a build already runs on an engine thread beside the others (`driftd check` uses up to 4).
+    calibration_threads: int = Field(1, ge=1, le=64)
     grace_period_s: float = Field(10.0, ge=0.0, le=600.0)
     auth_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tls_cert_file: Path | None = None

@@ -127,6 +127,7 @@ def test_bad_inputs_exit_2_with_one_line(files, tmp_path):
     (tmp_path / "s2.json").write_text(json.dumps({"numeric": [{"name": "missing_col"}]}))
     _bad(_run("--reference", ref, "--current", ref, "--schema", tmp_path / "s2.json"), "missing_col")
     _bad(_run("--reference", ref, "--current", ref, "--fail-on", "sometimes"), "--fail-on")
+    _bad(_run("--reference", ref, "--current", ref, "--threads", "0"), "--threads must be in [1, 64]")
     np.savez(tmp_path / "dim.npz", a=np.zeros(N), c=np.zeros(N, dtype=np.int64), emb=np.zeros((N, 3), np.float32))
     _bad(_run("--reference", files / "ref.npz", "--current", tmp_path / "dim.npz"), "dim 3")
     pd.DataFrame({"age": [1.0, 2.0], "amount": [1.0, 2.0], "country": ["de", "fr"], "device": [1, 2],
@@ -164,3 +165,15 @@ def test_small_check_runs_the_kernels_eagerly_with_the_same_report(files, monkey
     a.pop("baseline"), b.pop("baseline")  # created_at differs
     assert a == b
     assert hist_ref.compile_enabled()  # the eager scope ended with the check
+
+
+def test_threads_do_not_change_the_report(files, monkeypatch):
+    """`--threads` (or DRIFTD_CALIBRATION_THREADS) only spreads the calibration over threads."""
+    args = ("--reference", files / "ref.csv", "--current", files / "drift.csv", "--json")
+    one = _run(*args, "--threads", "1")
+    monkeypatch.setenv("DRIFTD_CALIBRATION_THREADS", "3")
+    three = _run(*args)
+    assert one.exit_code == three.exit_code == 0, (one.stderr, three.stderr)
+    a, b = json.loads(one.stdout), json.loads(three.stdout)
+    a["baseline"].pop("created_at"), b["baseline"].pop("created_at")
+    assert a == b

@@ -30,5 +30,7 @@ def test_precedence(tmp_path, monkeypatch):
 def test_invalid_values_are_refused(tmp_path):
     with pytest.raises(ValidationError):
         load_settings(grpc_port=70000)
+    with pytest.raises(ValidationError):
+        load_settings(calibration_threads=0)
     with pytest.raises(FileNotFoundError):
         load_settings(tmp_path / "missing.toml")

@@ -277,8 +277,11 @@ def reference_hash(schema: Schema, batch: Batch) -> str:
 
 
 def build_baseline(schema: Schema, reference: Batch, *, model_id: str = "", git_commit: str = "", source: str = "",
-                   config: BaselineConfig | None = None, created_at: datetime | None = None) -> Baseline:
-    """Summarise `reference` (a Batch in `schema`'s layout) into a frozen, calibrated Baseline."""
+                   config: BaselineConfig | None = None, created_at: datetime | None = None, threads: int = 1) -> Baseline:
+    """Summarise `reference` (a Batch in `schema`'s layout) into a frozen, calibrated Baseline.
+    `threads`: for the calibration's per-shard KS / W1 (the result does not depend on it)."""
+    if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
     config = config or BaselineConfig()
     schema.validate()
     reference.validate(schema, "reference")
@@ -321,7 +324,7 @@ def build_baseline(schema: Schema, reference: Batch, *, model_id: str = "", git_
         positions = binning.bin_positions(cx, edges, n_edges)
         found, psi_null = calibration.calibrate_columns(
             cx, positions, binning.valid_bins(n_edges, edges.shape[1]), k=config.reservoir_size,
-            k_baseline=config.reservoir_size * config.baseline_reservoir_factor, plan=plan)
+            k_baseline=config.reservoir_size * config.baseline_reservoir_factor, plan=plan, threads=int(threads))
         for stat, t in found.items():
             thresholds[f"{group}.{stat}"] = t
         psi_nulls.append((psi_null, found["psi"]))

@@ -17,23 +17,18 @@ from driftd.server.domain import kernel_bridge, stats_categorical, stats_numeric
 from driftd.server.domain.thresholds import Threshold, family_multipliers, from_null_values, pooled_by_group, scale_factor
 
 
-def calibration_threads() -> int:
-    """Threads for the per-shard KS / W1 null values: the CPUs this process may use, at most 4
-    (`DRIFTD_CALIBRATION_THREADS` overrides; 1 runs them in the calling thread)."""
-    env = os.environ.get("DRIFTD_CALIBRATION_THREADS", "").strip()
-    if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"DRIFTD_CALIBRATION_THREADS must be a positive integer, got {env!r}")
-        return int(env)
-    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+def default_threads() -> int:
+    """The CPUs this process may use, at most 4: what `driftd check` uses by default. (The server
+    defaults to 1 — its engine threads already share the cores; `calibration_threads` setting.)"""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(4, cpus))
 
 
-def _map_threads(fn, items):
-    """`map(fn, items)` in order, over `calibration_threads()` threads."""
-    n = calibration_threads()
-    if n == 1:
+def _map_threads(fn, items, threads: int):
+    """`map(fn, items)` in order, over `threads` threads (1: in the calling thread)."""
+    if threads <= 1:
         return list(map(fn, items))
-    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="driftd-calibration") as pool:
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="driftd-calibration") as pool:
         return list(pool.map(fn, items))
 
 
@@ -68,7 +63,7 @@ def shard_counts(positions: np.ndarray, perm: np.ndarray, n_bins: int) -> np.nda
 
 
 def calibrate_columns(x: np.ndarray, positions: np.ndarray, valid: np.ndarray, *, k: int, k_baseline: int,
-                      plan: list) -> tuple[dict[str, Threshold], np.ndarray]:
+                      plan: list, threads: int = 1) -> tuple[dict[str, Threshold], np.ndarray]:
     """Thresholds of psi / kl / js / ks / w1 for numeric-like columns, plus family multipliers
     ``family.psi`` / ``family.w1`` (see `thresholds.family_multipliers`).
 
@@ -76,6 +71,7 @@ def calibrate_columns(x: np.ndarray, positions: np.ndarray, valid: np.ndarray, *
     baseline's bins, `valid` [F, B] the real bins. KS / W1 compare ≤k shard rows (the window's
     reservoir size) with ≤k_baseline rows of the other shards (the baseline's reservoir size).
     Also returns the scaled PSI null values [R, F] for family-wise thresholds across groups.
+    `threads` > 1 computes the shards' KS / W1 values on that many threads (same values, same order).
     """
     n, n_cols = x.shape
     nb = valid.shape[1]
@@ -100,7 +96,7 @@ def calibrate_columns(x: np.ndarray, positions: np.ndarray, valid: np.ndarray, *
 
         # the shards are independent and numpy's sorts, searchsorted and cumsums release the GIL;
         # map() keeps shard order, so the values (and the thresholds) do not depend on the threads
-        for ks_null, w1_null in _map_threads(ks_w1_null, range(take)):
+        for ks_null, w1_null in _map_threads(ks_w1_null, range(take), threads):
             vals["ks"].append(ks_null[None])
             vals["w1"].append(w1_null[None])
     out = {}

@@ -53,10 +53,10 @@ class BuiltBaseline:
 
 
 def build_baseline(spec: MonitorSpec, reference: Batch, *, model_id: str, git_commit: str, source: str, seed: int,
-                   created_at: datetime) -> BuiltBaseline:
+                   created_at: datetime, threads: int = 1) -> BuiltBaseline:
     config = BaselineConfig.from_statistics(spec.statistics, seed=seed)
     baseline = _build(spec.schema, reference, model_id=model_id or spec.model_id, git_commit=git_commit, source=source,
-                      config=config, created_at=created_at)
+                      config=config, created_at=created_at, threads=threads)
     # the monitor's first batches follow: compile the update kernels now, inside this already slow call
     DriftEngine.for_monitor(spec, baseline).warm_up()
     return BuiltBaseline(baseline, baseline.to_bytes())

@@ -32,8 +32,10 @@ def parse_baseline_name(name: str, field: str = "name") -> tuple[str, str]:
 
 
 class BaselineServicer(baseline_pb2_grpc.BaselineServiceServicer):
-    def __init__(self, store: SqliteStore, runtimes: Runtimes, executor: Executor, on_activate) -> None:
+    def __init__(self, store: SqliteStore, runtimes: Runtimes, executor: Executor, on_activate, *,
+                 calibration_threads: int = 1) -> None:
         self._store = store
+        self._calibration_threads = calibration_threads
         self._runtimes = runtimes
         self._executor = executor
         self._on_activate = on_activate  # async (monitor_id) -> None: drop the runtime built on the old baseline
@@ -73,7 +75,8 @@ class BaselineServicer(baseline_pb2_grpc.BaselineServiceServicer):
         def build():
             reference = concat_batches(batches) if len(batches) > 1 else batches[0]
             return engine_adapter.build_baseline(monitor.spec, reference, model_id=header.model_id, git_commit=header.git_commit,
-                                                 source=header.source, seed=header.seed, created_at=now)
+                                                 source=header.source, seed=header.seed, created_at=now,
+                                                 threads=self._calibration_threads)
 
         built = await asyncio.get_running_loop().run_in_executor(self._executor, build)
         meta = built.baseline.metadata

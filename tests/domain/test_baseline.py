@@ -113,19 +113,23 @@ def test_all_nan_and_constant_columns_are_sane():
     assert b.numeric.counts[1].sum() == 200 and b.numeric.n_edges[1] == 1
 
 
-@pytest.mark.parametrize("threads", ["1", "3"])
-def test_calibration_threads_do_not_change_the_baseline(monkeypatch, threads):
+@pytest.mark.parametrize("threads", [1, 3])
+def test_calibration_threads_do_not_change_the_baseline(threads):
     """The per-shard KS / W1 null values run on a thread pool; shard order is kept, so the
     thresholds (and the whole blob) are the same bytes for any number of threads."""
     cfg = BaselineConfig(calibration_rounds=30, mmd_calibration_rounds=4, reservoir_size=128,
                          embedding_sample_size=64, mmd_calibration_max_half=32)
     ref = mixed_batch(np.random.default_rng(5), 3_000)
     at = datetime(2026, 1, 2, tzinfo=timezone.utc)
-    monkeypatch.setenv("DRIFTD_CALIBRATION_THREADS", "2")
-    two = build_baseline(MIXED_SCHEMA, ref, config=cfg, created_at=at)
-    monkeypatch.setenv("DRIFTD_CALIBRATION_THREADS", threads)
-    other = build_baseline(MIXED_SCHEMA, ref, config=cfg, created_at=at)
+    two = build_baseline(MIXED_SCHEMA, ref, config=cfg, created_at=at, threads=2)
+    other = build_baseline(MIXED_SCHEMA, ref, config=cfg, created_at=at, threads=threads)
     for key, t in two.thresholds.items():  # the first difference by name, then every byte
         assert np.array_equal(t.warning, other.thresholds[key].warning, equal_nan=True), key
         assert np.array_equal(t.critical, other.thresholds[key].critical, equal_nan=True), key
     assert other.to_bytes() == two.to_bytes()
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, "2", True])
+def test_calibration_threads_must_be_a_positive_integer(threads):
+    with pytest.raises(ValueError, match="threads must be a positive integer"):
+        build_baseline(MIXED_SCHEMA, mixed_batch(np.random.default_rng(5), 100), threads=threads)

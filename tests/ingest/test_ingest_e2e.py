@@ -328,3 +328,18 @@ async def test_drain_ends_an_open_batch_stream_with_unavailable_after_its_acks(t
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE and "draining" in err.value.details()
     finally:
         await stop_served(srv)
+
+
+async def test_calibration_threads_setting_reaches_the_baseline_build(tmp_path, monkeypatch):
+    """`calibration_threads` (DRIFTD_CALIBRATION_THREADS) is what a CreateBaseline build uses."""
+    from driftd.server.domain import calibration
+
+    used = []
+    real = calibration._map_threads
+    monkeypatch.setattr(calibration, "_map_threads", lambda fn, items, threads: used.append(threads) or real(fn, items, threads))
+    srv = await start_served(tmp_path / "data", calibration_threads=3)
+    try:
+        await setup_monitor(srv.channel)
+    finally:
+        await stop_served(srv)
+    assert used and set(used) == {3}
