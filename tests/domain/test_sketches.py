@@ -1,6 +1,7 @@
 """Mergeable sketches: moments, bottom-k reservoirs, latency sketch, binning, concept-drift detectors."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -314,3 +315,46 @@ def test_column_quantiles_are_numpys_bits(n, n_cols, dtype, qs, data):
             assert np.isnan(got[f]).all()
             continue
         assert np.array_equal(got[f], np.quantile(v, qs))  # exact: == on every value
+        assert not np.any(np.signbit(got[f]) & (got[f] == 0))  # a zero is always +0.0
+
+
+def test_signed_zeros_give_the_same_quantiles_for_either_dtype_and_order():
+    """Which of -0.0 / 0.0 a sort puts first is arbitrary; the quantiles (and so the edges a
+    baseline stores) must not depend on it, nor on float32 vs float64."""
+    col = np.array([-0.0, 0.0, -0.0, 0.0, 0.0, -0.0, -1.0, 1.0, 0.0, -0.0, 0.0])
+    qs = np.arange(1, 10) / 10
+    seen = set()
+    for dtype in (np.float32, np.float64):
+        for perm in np.random.default_rng(0).permuted(np.tile(np.arange(len(col)), (6, 1)), axis=1):
+            q = binning.column_quantiles(binning.sorted_columns(col[perm].astype(dtype)[:, None]), qs)[0]
+            seen.add(q.tobytes())
+            assert np.array_equal(q, np.quantile(col, qs))
+    assert len(seen) == 1
+
+
+def test_quantiles_of_values_beyond_float32_range_stay_finite():
+    """b − a can overflow for finite float64 neighbours (numpy's lerp gives NaN there); a NaN edge
+    would put values in the wrong bin."""
+    x = np.array([[-1.7e308], [1.7e308], [1.7e308], [-1.7e308], [0.0]])
+    cols = binning.sorted_columns(x)
+    q = binning.column_quantiles(cols, np.arange(1, 10) / 10)
+    assert np.all(np.isfinite(q)) and np.all(np.diff(q[0]) >= 0)
+    edges, n_edges = binning.quantile_edges(x, bins=10, sorted_cols=cols)
+    assert np.all(np.isfinite(edges[0, : n_edges[0]]))
+    counts, nan = binning.counts_from_sorted(cols, x, edges, n_edges)
+    assert counts.sum() == 5 and nan.sum() == 0
+
+
+@pytest.mark.parametrize("qs", [[-0.5], [1.5], [np.nan], [[0.5]]])
+def test_quantiles_outside_0_1_are_refused(qs):
+    with pytest.raises(ValueError, match=r"in \[0, 1\]"):
+        binning.column_quantiles(binning.sorted_columns(np.arange(5.0)[:, None]), qs)
+
+
+def test_read_only_float32_reference_sorts_without_a_warning():
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)[::-1].copy()
+    x.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        vs, k = binning.sorted_columns(x)
+    assert vs.dtype == np.float32 and np.array_equal(vs, np.sort(x, axis=0).T) and list(k) == [6, 6]
