@@ -5,7 +5,7 @@ columns: a quarter heavy-tailed Student-t(3) with a few NaN, the rest normal, on
 0.25 sd in the current file), then runs ``driftd check --reference R --current C --json`` as a
 separate process ``--repeat`` times. Each run reports the whole process's wall time and its peak
 resident memory (``ru_maxrss`` of that child alone, from ``os.wait4``) and a digest of the report
-without the baseline's ``created_at`` and ``data_hash``, so two builds' reports can
+without the baseline's ``created_at``, so two builds' reports can
 be compared for equality.
 
 To compare two builds, run it in each checkout (or with the change stashed) on the same files
@@ -32,24 +32,25 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-VOLATILE = {"created_at", "data_hash"}
-FIELDS = ["label", "reference_rows", "rows", "features", "run", "wall_s", "max_rss_gb", "exit_code",
+VOLATILE = {"created_at"}
+FIELDS = ["label", "reference_rows", "rows", "features", "run", "wall_s", "max_rss_gib", "exit_code",
           "report_digest", "machine"]
 
 
 def write_files(data_dir: Path, reference_rows: int, rows: int, features: int, seed: int = 7) -> tuple[Path, Path]:
-    """The two parquet files, written once per shape and reused (same seed, same bytes)."""
+    """The two parquet files, written once per shape and reused. Each file has its own generator
+    (seeded by `seed` and which file it is), so a file's bytes depend only on its own name."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     data_dir.mkdir(parents=True, exist_ok=True)
     ref_path = data_dir / f"ref_{reference_rows}x{features}.parquet"
     cur_path = data_dir / f"cur_{rows}x{features}.parquet"
-    rng = np.random.default_rng(seed)
     heavy = features // 4
-    for path, n, shift in ((ref_path, reference_rows, 0.0), (cur_path, rows, 0.25)):
+    for which, (path, n, shift) in enumerate(((ref_path, reference_rows, 0.0), (cur_path, rows, 0.25))):
         if path.exists():
             continue
+        rng = np.random.default_rng([seed, which])
         x = rng.standard_normal((n, features), dtype=np.float32)
         x[:, :heavy] = rng.standard_t(3, size=(n, heavy)).astype(np.float32)
         x[:, :heavy][rng.random((n, heavy)) < 0.001] = np.nan  # a view: sets NaN in x
@@ -61,8 +62,7 @@ def write_files(data_dir: Path, reference_rows: int, rows: int, features: int, s
 
 
 def report_digest(stdout: str) -> str:
-    """sha256 of the JSON report without the baseline's `created_at` (a clock reading) and
-    `data_hash` (hashes the reference as held in memory: float32 vs float64 changes it, no statistic)."""
+    """sha256 of the JSON report without the baseline's `created_at` (a clock reading)."""
     def strip(o):
         if isinstance(o, dict):
             return {k: strip(v) for k, v in o.items() if k not in VOLATILE}
@@ -77,19 +77,24 @@ def report_digest(stdout: str) -> str:
 
 
 def run_check(driftd: str, ref: Path, cur: Path, scratch: Path) -> tuple[float, float, int, str]:
-    """(wall seconds, peak RSS GB, exit code, report digest) of one `driftd check` process."""
+    """(wall seconds, peak RSS GiB, exit code, report digest) of one `driftd check` process."""
     out_path, err_path = scratch / "check.out", scratch / "check.err"
     with out_path.open("w") as out, err_path.open("w") as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen([driftd, "check", "--reference", str(ref), "--current", str(cur), "--json"],
                                 stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         # wait4 reaps this child and gives its own rusage (RUSAGE_CHILDREN would be a max over all)
-        _, status, usage = os.wait4(proc.pid, 0)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:  # Ctrl-C: do not leave a multi-GB check running
+            proc.kill()
+            proc.wait()
+            raise
         wall = time.perf_counter() - t0
     proc.returncode = code = os.waitstatus_to_exitcode(status)
     stdout, stderr = out_path.read_text(), err_path.read_text()
     detail = report_digest(stdout) if code in (0, 1) else stderr.strip()[-200:]
-    return wall, usage.ru_maxrss / 1024 ** 2, code, detail  # ru_maxrss is KiB on Linux
+    return wall, usage.ru_maxrss / 1024 ** 2, code, detail  # ru_maxrss is KiB on Linux: GiB
 
 
 def driftd_executable() -> str | None:
@@ -122,11 +127,11 @@ def main() -> None:
         for i in range(args.repeat):
             wall, rss, code, digest = run_check(driftd, ref, cur, args.data_dir)
             row = dict(label=label, reference_rows=args.reference_rows, rows=args.rows, features=args.features,
-                       run=i + 1, wall_s=f"{wall:.2f}", max_rss_gb=f"{rss:.2f}", exit_code=code,
+                       run=i + 1, wall_s=f"{wall:.2f}", max_rss_gib=f"{rss:.2f}", exit_code=code,
                        report_digest=digest, machine=machine)
             writer.writerow(row)
             fh.flush()
-            print(f"{label} run {i + 1}: {wall:.2f} s, max RSS {rss:.2f} GB, exit {code}, report {digest}", flush=True)
+            print(f"{label} run {i + 1}: {wall:.2f} s, max RSS {rss:.2f} GiB, exit {code}, report {digest}", flush=True)
 
 
 if __name__ == "__main__":
