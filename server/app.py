@@ -105,7 +105,9 @@ class DriftdServer:
             await asyncio.gather(self._warm_up, return_exceptions=True)
         await self.grpc_server.stop(grace)
         await self.runtimes.close_all()
-        heap.cancel_pending()  # after close_all: a runtime still warming up could request one until then
+        # after close_all (a runtime still warming up could request a freeze until then): no freeze
+        # pending, and the heap unfrozen so that everything is collected as the process ends
+        heap.thaw()
         if self.alertmanager is not None:
             await self.alertmanager.stop()
         if self._metrics_httpd is not None:
