@@ -61,8 +61,36 @@ def _summary_blocks(x: torch.Tensor, et: torch.Tensor, shift: torch.Tensor, lo: 
     return ge, nan, finite, outliers, dev_sum, dev_sq_sum, mn, mx
 
 
+def _count(mask: torch.Tensor) -> torch.Tensor:
+    """Per-column count of a bool [N, F] mask as int64. Summed as int32 first: a bool sum straight
+    to int64 converts the whole mask to int64 first (2.4 vs 0.5 ms per 65,536 x 32 on one core)."""
+    if mask.shape[0] < 2**31:
+        return mask.sum(0, dtype=torch.int32).to(torch.int64)
+    return mask.sum(0)
+
+
 def moments_eager(x: torch.Tensor, shift: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor):
     """FIELDS[2:] (finite, outliers, dev_sum, dev_sq_sum, min, max) of any x [N, F], eager torch."""
+    f = x.shape[1]
+    if x.device.type == "cpu" and x.shape[0]:
+        # Most blocks hold no NaN / ±inf: amin / amax prove it (NaN and ±inf propagate into them;
+        # separate amin and amax: aminmax over dim 0 measured 20x slower), and the finite mask and
+        # the where()s are skipped with the same results; the fence compares too when min and max
+        # lie inside the fences. Not on CUDA: the checks would synchronise every call.
+        mn, mx = x.amin(0), x.amax(0)
+        if bool(torch.isfinite(mn).all()) and bool(torch.isfinite(mx).all()):
+            dev = (x - shift).to(torch.float64)
+            if bool((mn >= lo).all()) and bool((mx <= hi).all()):
+                outliers = torch.zeros(f, dtype=torch.int64)
+            else:
+                outliers = _count((x < lo) | (x > hi))
+            finite = torch.full((f,), x.shape[0], dtype=torch.int64)
+            return finite, outliers, dev.sum(0), (dev * dev).sum(0), mn, mx
+    return _moments_masked(x, shift, lo, hi)
+
+
+def _moments_masked(x: torch.Tensor, shift: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor):
+    """`moments_eager` for any block: non-finite values masked out (the fast path's oracle)."""
     f = x.shape[1]
     fin = torch.isfinite(x)
     dev = torch.where(fin, x - shift, torch.zeros((), dtype=x.dtype, device=x.device)).to(torch.float64)
@@ -72,7 +100,7 @@ def moments_eager(x: torch.Tensor, shift: torch.Tensor, lo: torch.Tensor, hi: to
         mx = torch.where(fin, x, -inf).amax(0)
     else:  # amin of an empty dimension raises
         mn, mx = inf.expand(f).clone(), (-inf).expand(f).clone()
-    return fin.sum(0), ((x < lo) | (x > hi)).sum(0), dev.sum(0), (dev * dev).sum(0), mn, mx
+    return _count(fin), _count((x < lo) | (x > hi)), dev.sum(0), (dev * dev).sum(0), mn, mx
 
 
 def summary_eager(x: torch.Tensor, e: torch.Tensor, shift: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor):

@@ -132,7 +132,8 @@ def _ge_compiled(x: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.
 def _ge_eager(x: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     n, f = x.shape
     n_e = e.shape[1]
-    nan = torch.isnan(x).sum(0)
+    # int32 partial sum (see the ge loop below), int64 result
+    nan = torch.isnan(x).sum(0, dtype=torch.int32).to(torch.int64) if n < 2**31 else torch.isnan(x).sum(0)
     if n_e <= 16:
         ge = torch.zeros((f, n_e), dtype=torch.int64, device=x.device)
         step = max(1, (1 << 22) // max(1, f * n_e))
