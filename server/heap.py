@@ -18,7 +18,7 @@ monitors warming up at start-up cost one collection, not one each.
 
     configure(True)                       # build_server, from Settings.gc_freeze
     request_freeze("kernel_warm_up")      # any thread; the collection + freeze runs DEBOUNCE_S later
-    thaw()                                # server stop: everything collectable again
+    thaw()                                # server stop: freezing off, everything collectable again
 """
 
 from __future__ import annotations
@@ -73,8 +73,9 @@ def thaw() -> None:
     """Drop a pending freeze and unfreeze the heap (server stop). Frozen objects are never collected,
     not even while the interpreter exits: reference cycles among them stayed alive to the end, and
     extension modules report those as leaks (triton's nanobind printed ~60 lines of "leaked
-    instances / types / functions" after `driftd demo`)."""
-    cancel_pending()
+    instances / types / functions" after `driftd demo`). Turns freezing off: a freeze whose timer
+    already fired re-checks that under `_collecting` and does not freeze afterwards."""
+    configure(False)  # also drops a pending request
     with _collecting:  # a freeze already under way finishes first
         gc.unfreeze()
 
@@ -86,6 +87,8 @@ def _freeze(reason: str) -> None:
             return  # turned off, or superseded by a later request
         _timer = None
     with _collecting:
+        if not _enabled:  # thaw() (or configure(False)) came between the timer firing and here
+            return
         started = time.perf_counter()
         gc.unfreeze()  # reclaim what became cyclic garbage since the last freeze
         collected = gc.collect()
