@@ -434,9 +434,9 @@ def check(
     fail_on: Optional[str] = typer.Option(None, "--fail-on", help="Exit 1 when the verdict is at or above warning|critical."),
     seed: int = typer.Option(0, "--seed", help="Seed of reservoirs, calibration shards and permutations."),
     permutations: int = typer.Option(200, "--permutations", help="MMD permutation-test permutations (0 = none)."),
-    threads: Optional[int] = typer.Option(
+    threads: Optional[str] = typer.Option(
         None, "--threads", envvar="DRIFTD_CALIBRATION_THREADS", show_default="the CPUs available, at most 4",
-        help="Threads for the baseline's KS / W1 calibration (the report does not depend on it)."),
+        metavar="<int>", help="Threads for the baseline's KS / W1 calibration (the report does not depend on it)."),
 ) -> None:
     """Check a batch of model inputs / outputs against reference data; non-zero exit on drift (CI gates)."""
     levels = {"warning": ("warning", "critical"), "critical": ("critical",)}
@@ -446,16 +446,20 @@ def check(
     if not 0 <= permutations <= 10_000:
         typer.echo("driftd check: error: --permutations must be in [0, 10000]", err=True)
         raise typer.Exit(2)
-    if threads is not None and not 1 <= threads <= 64:
-        typer.echo(f"driftd check: error: --threads must be in [1, 64], got {threads}", err=True)
-        raise typer.Exit(2)
-    if threads is None:
+    # parsed here, not by typer: one-line errors, also for a bad DRIFTD_CALIBRATION_THREADS
+    if threads is None or not threads.strip():
         from driftd.server.domain.calibration import default_threads
 
-        threads = default_threads()
+        n_threads = default_threads()
+    elif threads.strip().isdigit() and 1 <= int(threads) <= 64:
+        n_threads = int(threads)
+    else:
+        typer.echo(f"driftd check: error: --threads (or DRIFTD_CALIBRATION_THREADS) must be an integer in [1, 64], "
+                   f"got {threads!r}", err=True)
+        raise typer.Exit(2)
     try:
         rep = run_check(reference, current, schema, progress=(not json_output) and sys.stderr.isatty(), seed=seed,
-                        permutations=permutations, threads=threads)
+                        permutations=permutations, threads=n_threads)
     except InputError as exc:
         typer.echo(f"driftd check: error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -127,7 +127,8 @@ def test_bad_inputs_exit_2_with_one_line(files, tmp_path):
     (tmp_path / "s2.json").write_text(json.dumps({"numeric": [{"name": "missing_col"}]}))
     _bad(_run("--reference", ref, "--current", ref, "--schema", tmp_path / "s2.json"), "missing_col")
     _bad(_run("--reference", ref, "--current", ref, "--fail-on", "sometimes"), "--fail-on")
-    _bad(_run("--reference", ref, "--current", ref, "--threads", "0"), "--threads must be in [1, 64]")
+    _bad(_run("--reference", ref, "--current", ref, "--threads", "0"), "must be an integer in [1, 64], got '0'")
+    _bad(_run("--reference", ref, "--current", ref, "--threads", "two"), "must be an integer in [1, 64], got 'two'")
     np.savez(tmp_path / "dim.npz", a=np.zeros(N), c=np.zeros(N, dtype=np.int64), emb=np.zeros((N, 3), np.float32))
     _bad(_run("--reference", files / "ref.npz", "--current", tmp_path / "dim.npz"), "dim 3")
     pd.DataFrame({"age": [1.0, 2.0], "amount": [1.0, 2.0], "country": ["de", "fr"], "device": [1, 2],
@@ -167,13 +168,23 @@ def test_small_check_runs_the_kernels_eagerly_with_the_same_report(files, monkey
     assert hist_ref.compile_enabled()  # the eager scope ended with the check
 
 
-def test_threads_do_not_change_the_report(files, monkeypatch):
-    """`--threads` (or DRIFTD_CALIBRATION_THREADS) only spreads the calibration over threads."""
+def test_threads_reach_the_build_and_do_not_change_the_report(files, monkeypatch):
+    """`--threads` (or DRIFTD_CALIBRATION_THREADS) only spreads the calibration over threads; a bad
+    environment value is the same one-line error as a bad flag."""
+    from driftd.server.domain import baseline as baseline_module
+
+    used = []
+    real = baseline_module.build_baseline
+    monkeypatch.setattr(baseline_module, "build_baseline", lambda *a, **kw: used.append(kw["threads"]) or real(*a, **kw))
     args = ("--reference", files / "ref.csv", "--current", files / "drift.csv", "--json")
     one = _run(*args, "--threads", "1")
     monkeypatch.setenv("DRIFTD_CALIBRATION_THREADS", "3")
     three = _run(*args)
     assert one.exit_code == three.exit_code == 0, (one.stderr, three.stderr)
+    assert used == [1, 3]
     a, b = json.loads(one.stdout), json.loads(three.stdout)
     a["baseline"].pop("created_at"), b["baseline"].pop("created_at")
     assert a == b
+    assert _run(*args, "--threads", "2").exit_code == 0 and used[-1] == 2  # the flag beats the environment
+    monkeypatch.setenv("DRIFTD_CALIBRATION_THREADS", "abc")
+    _bad(_run(*args), "DRIFTD_CALIBRATION_THREADS) must be an integer in [1, 64], got 'abc'")

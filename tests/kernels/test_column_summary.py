@@ -238,7 +238,7 @@ def test_docstring_examples():
 def test_eager_fast_path_for_finite_blocks_equals_the_masked_path(n, f, spread, dtype, seed):
     """A block without NaN / ±inf skips the masks (and the fence compares when min / max lie
     inside the fences): every field equals the masked computation exactly, with or without
-    outliers, for every dtype, 1 row, 1 column."""
+    outliers, for every dtype, 1 row, 1 column. A block with a NaN takes the masked path."""
     from driftd.kernels.reference import column_summary as ref
 
     g = torch.Generator().manual_seed(seed)
@@ -246,10 +246,16 @@ def test_eager_fast_path_for_finite_blocks_equals_the_masked_path(n, f, spread, 
     shift = x[0].clone()
     lo = torch.full((f,), -2.0, dtype=dtype)
     hi = torch.full((f,), 2.0, dtype=dtype)
-    fast = ref.moments_eager(x, shift, lo, hi)
-    masked = ref._moments_masked(x, shift, lo, hi)
-    for a, b in zip(fast, masked):
-        assert a.dtype == b.dtype and torch.equal(a, b)
-    x[n // 2, f - 1] = float("nan")  # a NaN sends the block down the masked path itself
-    for a, b in zip(ref.moments_eager(x, shift, lo, hi), ref._moments_masked(x, shift, lo, hi)):
-        assert torch.equal(a, b)
+    masked_path = ref._moments_masked
+    masked = masked_path(x, shift, lo, hi)
+    calls = []
+    spy = lambda *a: calls.append(1) or masked_path(*a)  # noqa: E731
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ref, "_moments_masked", spy)
+        fast = ref.moments_eager(x, shift, lo, hi)
+        assert calls == []  # the fast path ran
+        for a, b in zip(fast, masked):
+            assert a.dtype == b.dtype and torch.equal(a, b)
+        x[n // 2, f - 1] = float("nan")
+        ref.moments_eager(x, shift, lo, hi)
+        assert calls == [1]  # a NaN sends the block down the masked path
