@@ -57,6 +57,13 @@ class Table:
     rows: int
 
 
+def default_threads() -> int:
+    """`--threads` by default: the CPUs this process may use, at most 4. (The server's builds use its
+    `calibration_threads` setting, default 1: its engine threads already share the cores.)"""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
 # -- reading files ------------------------------------------------------------------------------
 
 def _release_reader_memory() -> None:
@@ -252,13 +259,16 @@ def run_check(reference: Path, current: Path, schema_path: Path | None, *, progr
     """Build the baseline from `reference`, evaluate `current` against it; the JSON report (dict)."""
     from dataclasses import replace
 
+    # the files first: a wrong path or an unreadable file is reported before the ~3 s of torch /
+    # scipy imports below
+    ref = read_table(reference, "reference")
+    cur = read_table(current, "current")
+
     from driftd.server.domain.baseline import BaselineConfig, build_baseline
     from driftd.server.domain.engine import DriftEngine
     from driftd.kernels import eager_kernels
     from driftd.server.domain.errors import DriftdError
 
-    ref = read_table(reference, "reference")
-    cur = read_table(current, "current")
     if schema_path is not None:
         schema = load_schema(schema_path)
     else:
@@ -448,8 +458,6 @@ def check(
         raise typer.Exit(2)
     # parsed here, not by typer: one-line errors, also for a bad DRIFTD_CALIBRATION_THREADS
     if threads is None or not threads.strip():
-        from driftd.server.domain.calibration import default_threads
-
         n_threads = default_threads()
     elif threads.strip().isdigit() and 1 <= int(threads) <= 64:
         n_threads = int(threads)

@@ -188,3 +188,13 @@ def test_threads_reach_the_build_and_do_not_change_the_report(files, monkeypatch
     assert _run(*args, "--threads", "2").exit_code == 0 and used[-1] == 2  # the flag beats the environment
     monkeypatch.setenv("DRIFTD_CALIBRATION_THREADS", "abc")
     _bad(_run(*args), "DRIFTD_CALIBRATION_THREADS) must be an integer in [1, 64], got 'abc'")
+
+
+def test_input_errors_come_before_the_heavy_imports(files, tmp_path):
+    """A wrong path or a file that cannot be read is reported before torch / scipy are imported
+    (~3 s): the check reads its files first."""
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom driftd.server.check_cli import app\n"
+            f"r = CliRunner().invoke(app, ['--reference', {str(tmp_path / 'missing.parquet')!r}, '--current', {str(files / 'ref.csv')!r}])\n"
+            "print(r.exit_code, 'torch' in sys.modules, 'scipy.stats' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert p.stdout.split() == ["2", "False", "False"], p.stdout + p.stderr

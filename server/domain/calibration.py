@@ -7,7 +7,6 @@ the scaling are documented in `driftd.server.domain.thresholds`.
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -15,13 +14,6 @@ import torch
 
 from driftd.server.domain import kernel_bridge, stats_categorical, stats_numeric
 from driftd.server.domain.thresholds import Threshold, family_multipliers, from_null_values, pooled_by_group, scale_factor
-
-
-def default_threads() -> int:
-    """The CPUs this process may use, at most 4: what `driftd check` uses by default. (The server
-    defaults to 1 — its engine threads already share the cores; `calibration_threads` setting.)"""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, min(4, cpus))
 
 
 def _map_threads(fn, items, threads: int):
