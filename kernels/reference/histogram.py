@@ -129,11 +129,20 @@ def _ge_compiled(x: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.
         return _ge_eager(x, e)
 
 
+PER_EDGE_MIN_ROWS = 4096  # eager ge: from this many rows, one pass per edge (see _ge_eager)
+
+
 def _ge_eager(x: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     n, f = x.shape
     n_e = e.shape[1]
     # int32 partial sum (see the ge loop below), int64 result
     nan = torch.isnan(x).sum(0, dtype=torch.int32).to(torch.int64) if n < 2**31 else torch.isnan(x).sum(0)
+    if 0 < n_e <= 16 and PER_EDGE_MIN_ROWS <= n < 2**31:
+        # one compare and one int32 count per edge over the whole block: no [rows, F, E] mask
+        # (27 vs 38 ms per 65,536 x 32 block with 9 edges, one thread); E calls per block, so only
+        # for blocks long enough that the per-call cost does not matter
+        et = e.t().contiguous()
+        return torch.stack([(x >= et[j]).sum(0, dtype=torch.int32) for j in range(n_e)], 1).to(torch.int64), nan
     if n_e <= 16:
         ge = torch.zeros((f, n_e), dtype=torch.int64, device=x.device)
         step = max(1, (1 << 22) // max(1, f * n_e))

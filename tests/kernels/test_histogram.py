@@ -191,3 +191,20 @@ def test_every_triton_strategy(device, strategy, monkeypatch):
         x, edges = make_case(n, f, e, seed=n + e)
         x, edges = x.to(device), edges.to(device)
         assert_same(bucketize_histogram(x, edges, backend="triton"), bucketize_histogram(x, edges, backend="torch"))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("n,f,e", [(4096, 1, 1), (5000, 3, 9), (4097, 7, 16), (9000, 2, 5)])
+def test_eager_per_edge_counts_equal_the_blocked_compare(monkeypatch, dtype, n, f, e):
+    """From PER_EDGE_MIN_ROWS rows the eager ge counts one edge at a time; same integers as the
+    blocked [rows, F, E] compare (NaN, ±inf, ties on edges, +inf-padded edges, 1 column, 1 edge)."""
+    from driftd.kernels.reference import histogram as ref
+
+    x, edges = make_case(n, f, e, seed=n + e, dtype=dtype)
+    x = x.float() if dtype in (torch.float16, torch.bfloat16) else x  # eager ge compares in fp32 / fp64
+    edges = edges.to(x.dtype)
+    per_edge = ref._ge_eager(x, edges)
+    monkeypatch.setattr(ref, "PER_EDGE_MIN_ROWS", 2**40)  # the blocked compare
+    blocked = ref._ge_eager(x, edges)
+    for a, b in zip(per_edge, blocked):
+        assert a.dtype == b.dtype == torch.int64 and torch.equal(a, b)
