@@ -61,14 +61,6 @@ def _summary_blocks(x: torch.Tensor, et: torch.Tensor, shift: torch.Tensor, lo: 
     return ge, nan, finite, outliers, dev_sum, dev_sq_sum, mn, mx
 
 
-def _count(mask: torch.Tensor) -> torch.Tensor:
-    """Per-column count of a bool [N, F] mask as int64. Summed as int32 first: a bool sum straight
-    to int64 converts the whole mask to int64 first (2.4 vs 0.5 ms per 65,536 x 32 on one core)."""
-    if mask.shape[0] < 2**31:
-        return mask.sum(0, dtype=torch.int32).to(torch.int64)
-    return mask.sum(0)
-
-
 def moments_eager(x: torch.Tensor, shift: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor):
     """FIELDS[2:] (finite, outliers, dev_sum, dev_sq_sum, min, max) of any x [N, F], eager torch."""
     f = x.shape[1]
@@ -83,7 +75,7 @@ def moments_eager(x: torch.Tensor, shift: torch.Tensor, lo: torch.Tensor, hi: to
             if bool((mn >= lo).all()) and bool((mx <= hi).all()):
                 outliers = torch.zeros(f, dtype=torch.int64)
             else:
-                outliers = _count((x < lo) | (x > hi))
+                outliers = _hist.count_columns((x < lo) | (x > hi))
             finite = torch.full((f,), x.shape[0], dtype=torch.int64)
             return finite, outliers, dev.sum(0), (dev * dev).sum(0), mn, mx
     return _moments_masked(x, shift, lo, hi)
@@ -100,7 +92,8 @@ def _moments_masked(x: torch.Tensor, shift: torch.Tensor, lo: torch.Tensor, hi: 
         mx = torch.where(fin, x, -inf).amax(0)
     else:  # amin of an empty dimension raises
         mn, mx = inf.expand(f).clone(), (-inf).expand(f).clone()
-    return _count(fin), _count((x < lo) | (x > hi)), dev.sum(0), (dev * dev).sum(0), mn, mx
+    count = _hist.count_columns
+    return count(fin), count((x < lo) | (x > hi)), dev.sum(0), (dev * dev).sum(0), mn, mx
 
 
 def summary_eager(x: torch.Tensor, e: torch.Tensor, shift: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor):

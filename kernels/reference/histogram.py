@@ -132,11 +132,18 @@ def _ge_compiled(x: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.
 PER_EDGE_MIN_ROWS = 4096  # eager ge: from this many rows, one pass per edge (see _ge_eager)
 
 
+def count_columns(mask: torch.Tensor) -> torch.Tensor:
+    """Per-column count of a bool [N, F] mask as int64. Summed as int32 first: a bool sum straight
+    to int64 converts the whole mask to int64 first (2.4 vs 0.5 ms per 65,536 x 32 on one core)."""
+    if mask.shape[0] < 2**31:
+        return mask.sum(0, dtype=torch.int32).to(torch.int64)
+    return mask.sum(0)
+
+
 def _ge_eager(x: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     n, f = x.shape
     n_e = e.shape[1]
-    # int32 partial sum (see the ge loop below), int64 result
-    nan = torch.isnan(x).sum(0, dtype=torch.int32).to(torch.int64) if n < 2**31 else torch.isnan(x).sum(0)
+    nan = count_columns(torch.isnan(x))
     if 0 < n_e <= 16 and PER_EDGE_MIN_ROWS <= n < 2**31:
         # one compare and one int32 count per edge over the whole block: no [rows, F, E] mask
         # (27 vs 38 ms per 65,536 x 32 block with 9 edges, one thread); E calls per block, so only
