@@ -28,26 +28,7 @@ import torch
 
 from driftd.server.domain import kernel_bridge
 from driftd.server.domain.batch import to_tensor
-
-
-def sorted_columns(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """([F, N]: each column's finite values sorted ascending, then NaN for the non-finite ones;
-    [F] finite count per column), float32 for float32 data (sorting float32 orders the values as
-    float64 would; the readers below widen one column at a time), float64 otherwise. One sort
-    serves every quantile of the reference (edges, quartiles): numpy's per-call `quantile` /
-    `nanquantile` re-partitioned each column for each call, ~6 s of a 2M x 32 baseline build
-    against ~2 s for this."""
-    x = np.asarray(x)
-    dtype = np.float32 if x.dtype == np.float32 else np.float64
-    # torch's blocked transpose: numpy's transposing copy of a 2M x 32 float64 array took 2.4 s, torch's
-    # 0.4 s. Always a copy (clone): for one column `.t().contiguous()` would be a view of x, and the
-    # NaN fill and the sort below would rewrite the caller's reference.
-    # (to_tensor: a read-only buffer, e.g. a decoded upload, is fine — only the clone is written)
-    xt = to_tensor(np.ascontiguousarray(x, dtype=dtype)).t().clone(memory_format=torch.contiguous_format).numpy()
-    finite = np.isfinite(xt)
-    xt[~finite] = np.nan
-    xt.sort(axis=1)  # in place, along contiguous rows; NaN last
-    return xt, finite.sum(1)
+from driftd.server.domain.stats_numeric import sorted_columns  # the one sort every quantile reads
 
 
 def column_quantiles(sorted_cols: tuple[np.ndarray, np.ndarray], qs) -> np.ndarray:
