@@ -210,7 +210,7 @@ def _category_codes(t: Table, name: str, categories: list, role: str) -> np.ndar
 def _stack_columns(cols: list[np.ndarray]) -> np.ndarray:
     """[N, len(cols)] C-contiguous, in the columns' common dtype. Stacked as [F, N] (contiguous
     copies) and transposed by torch's blocked copy: np.stack(axis=1) of 32 columns of 2M rows took
-    3.1 s as float64, this 0.1 s as float32 (/tmp/prof/stack.py, bench/README.md "driftd check")."""
+    3.1 s as float64, this 0.1 s as float32 (bench/README.md "driftd check")."""
     import torch
 
     return torch.from_numpy(np.stack(cols, 0)).t().contiguous().numpy()

@@ -279,7 +279,7 @@ def test_watch_snapshots_raises_when_its_stream_never_ends(server, monkeypatch):
 
     class Hangs:
         def __init__(self, channel):
-            pass
+            """Stands in for SnapshotServiceStub(channel); every call hangs, so the channel is unused."""
 
         def WatchSnapshots(self, request, **kwargs):
             hung.append(HungCall())
